@@ -1,0 +1,211 @@
+"""The messages on the wire, as pydantic models, and the versioning rule.
+
+The scan event is the unit of traceability: made once at the edge, sent until central
+confirms it, stored once. Its ``schema_version`` is ``MAJOR.MINOR``: a new minor version
+only adds optional fields, which every reader of the same major version accepts (the
+models keep unknown fields); a new major version is refused with a reason, so a reader
+never guesses at data it does not understand.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from linetrace.broker.topics import StationId, TopicError
+
+SCHEMA_VERSION = "1.0"
+SUPPORTED_MAJOR = 1
+# A scan event is well under 4 KiB; a no-read snapshot travels separately. Anything this
+# large is a fault or an attack, and is refused before it is parsed.
+MAX_EVENT_BYTES = 64 * 1024
+SCHEMA_PATH = Path(__file__).with_name("schema") / "scan-event.v1.json"
+
+_IdPart = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+_AI = Annotated[str, StringConstraints(pattern=r"^[0-9]{2,4}$")]
+
+
+class ContractError(ValueError):
+    """A message that breaks the contract; ``reason`` says how, for the dead-letter record."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class EventKind(StrEnum):
+    """What the station saw."""
+
+    READ = "read"  # one item passage with a decoded code
+    NOREAD = "noread"  # a symbol located during a passage but never decoded
+    PACK = "pack"  # a parent label (case/pallet SSCC) seen together with its children
+
+
+class CheckResult(BaseModel):
+    """The outcome of one check on a read (check digit, batch match, expiry, ...)."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    passed: bool = Field(description="True when the read passed this check.")
+    detail: str | None = Field(
+        default=None, description="Why it failed, in words an operator can act on."
+    )
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="allow", ser_json_timedelta="iso8601")
+
+    def to_payload(self) -> bytes:
+        """The UTF-8 JSON bytes sent over MQTT."""
+        return self.model_dump_json().encode()
+
+
+class ScanEvent(_Message):
+    """One scan event, as published on ``.../events``."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="allow",
+        json_schema_extra={"$id": "https://linetrace.dev/schema/scan-event.v1.json"},
+    )
+
+    schema_version: Annotated[str, StringConstraints(pattern=r"^[0-9]+\.[0-9]+$")] = Field(
+        default=SCHEMA_VERSION, description="MAJOR.MINOR; readers refuse an unknown major."
+    )
+    event_id: UUID = Field(
+        description="UUIDv7 made once at the edge; the same on every resend (idempotency key)."
+    )
+    site: _IdPart = Field(description="Site (factory) id.")
+    line: _IdPart = Field(description="Production line id within the site.")
+    station: _IdPart = Field(description="Station id within the line.")
+    seq: int = Field(
+        ge=1, description="Per-station sequence, gapless and kept across restarts."
+    )
+    kind: EventKind = Field(description="read, noread or pack.")
+    observed_at: AwareDatetime = Field(
+        description="When the item was first seen, RFC 3339 with the station's UTC offset."
+    )
+    symbology: str | None = Field(
+        default=None,
+        description="Symbology name as the decoder reports it (e.g. DataMatrix, QRCode, "
+        "Code128, EAN13); null for a no-read of unknown type.",
+    )
+    symbology_id: str | None = Field(
+        default=None,
+        pattern=r"^\][A-Za-z][0-9A-Za-z]$",
+        description="ISO/IEC 15424 symbology identifier, e.g. ]d2 for GS1 DataMatrix.",
+    )
+    text: str | None = Field(
+        default=None,
+        max_length=4096,
+        description="The raw decoded data (GS1 element strings keep their GS separators); "
+        "null for a no-read.",
+    )
+    gs1: dict[_AI, str] | None = Field(
+        default=None,
+        description="GS1 Application Identifier -> value, or null when the code is not GS1.",
+    )
+    checks: dict[str, CheckResult] = Field(
+        default_factory=dict, description="Named checks run at the edge and their outcomes."
+    )
+    frames: int = Field(ge=1, description="How many frames saw this item during its passage.")
+
+    @field_validator("event_id")
+    @classmethod
+    def _uuid7(cls, value: UUID) -> UUID:
+        if value.version != 7:
+            raise ValueError("event_id must be a UUIDv7")
+        return value
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> ScanEvent:
+        if self.kind is EventKind.NOREAD:
+            if self.text is not None:
+                raise ValueError("a noread event carries no text")
+        elif not self.text:
+            raise ValueError(f"a {self.kind} event needs the decoded text")
+        return self
+
+    @property
+    def station_id(self) -> StationId:
+        return StationId(self.site, self.line, self.station)
+
+    @property
+    def major_version(self) -> int:
+        return int(self.schema_version.split(".")[0])
+
+
+class StationStatus(_Message):
+    """Retained on ``.../status``; the broker publishes the ``offline`` last will."""
+
+    state: Literal["online", "offline"]
+    at: AwareDatetime
+    metrics: dict[str, float] = Field(default_factory=dict)
+
+
+class AckWatermark(_Message):
+    """Retained on ``.../ack``: every ``seq`` up to this one is committed at central."""
+
+    seq: int = Field(ge=0)
+    at: datetime
+
+
+def parse_event(payload: bytes) -> ScanEvent:
+    """Turn wire bytes into a :class:`ScanEvent`, or raise :class:`ContractError` with why."""
+    if len(payload) > MAX_EVENT_BYTES:
+        raise ContractError(f"payload of {len(payload)} bytes exceeds {MAX_EVENT_BYTES}")
+    try:
+        document: Any = json.loads(payload)
+    except UnicodeDecodeError:
+        raise ContractError("payload is not UTF-8") from None
+    except json.JSONDecodeError as exc:
+        raise ContractError(f"payload is not JSON: {exc.msg} at position {exc.pos}") from None
+    if not isinstance(document, dict):
+        raise ContractError("payload is not a JSON object")
+    version = document.get("schema_version")
+    if not isinstance(version, str) or not version.split(".")[0].isdigit():
+        raise ContractError(f"schema_version {version!r} is missing or not MAJOR.MINOR")
+    if int(version.split(".")[0]) != SUPPORTED_MAJOR:
+        raise ContractError(
+            f"schema_version {version} has an unsupported major version "
+            f"(this reader understands {SUPPORTED_MAJOR}.x)"
+        )
+    try:
+        return ScanEvent.model_validate(document)
+    except ValidationError as exc:
+        raise ContractError(_describe(exc)) from None
+    except TopicError as exc:
+        raise ContractError(str(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = [
+        f"{'.'.join(str(p) for p in err['loc']) or 'event'}: {err['msg']}" for err in exc.errors()
+    ]
+    return "invalid event: " + "; ".join(problems[:5])
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of the scan event, as committed in ``schema/scan-event.v1.json``."""
+    return ScanEvent.model_json_schema(mode="validation")
+
+
+def write_schema(path: Path = SCHEMA_PATH) -> Path:
+    """Regenerate the committed schema file (``linetrace broker schema``)."""
+    path.write_text(json.dumps(json_schema(), indent=2, sort_keys=True) + "\n")
+    return path

@@ -1,0 +1,5 @@
+import sys
+
+from linetrace.cli import main
+
+sys.exit(main())
