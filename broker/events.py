@@ -170,9 +170,11 @@ def parse_event(payload: bytes) -> ScanEvent:
     if len(payload) > MAX_EVENT_BYTES:
         raise ContractError(f"payload of {len(payload)} bytes exceeds {MAX_EVENT_BYTES}")
     try:
-        document: Any = json.loads(payload)
+        text = payload.decode("utf-8")
     except UnicodeDecodeError:
         raise ContractError("payload is not UTF-8") from None
+    try:
+        document: Any = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ContractError(f"payload is not JSON: {exc.msg} at position {exc.pos}") from None
     if not isinstance(document, dict):

@@ -58,8 +58,12 @@ class StationId:
 
     @property
     def username(self) -> str:
-        """The broker user name of this station: its id with '/' replaced by '.'."""
-        return f"{self.site}.{self.line}.{self.station}"
+        """The broker user name of this station: its id, ``SITE/LINE/STATION``.
+
+        Mosquitto puts it verbatim in place of ``%u`` in the ACL patterns, where it becomes
+        exactly this station's three topic levels (a part holds no '/', '+' or '#').
+        """
+        return str(self)
 
     def __str__(self) -> str:
         return f"{self.site}/{self.line}/{self.station}"

@@ -1,0 +1,46 @@
+# Two entry points on a fresh Debian/Ubuntu machine with Python >= 3.11 and git:
+#   make demo   a full local demo on embedded defaults (broker, central, one edge agent)
+#   make test   the whole test suite (what CI runs)
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+DEMO_ARGS ?=
+
+.PHONY: demo test lint check setup setup-dev clean
+
+demo: setup
+	$(BIN)/linetrace demo $(DEMO_ARGS)
+
+test: setup-dev
+	@url=$$(scripts/test-services.sh) && \
+	LINETRACE_TEST_DATABASE_URL="$${LINETRACE_TEST_DATABASE_URL:-$$url}" $(BIN)/pytest $(PYTEST_ARGS)
+
+lint: setup-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+check: lint test
+
+setup: $(VENV)/.installed
+	@scripts/system-deps.sh
+
+setup-dev: $(VENV)/.installed-dev
+	@scripts/system-deps.sh --test
+
+$(VENV)/.installed: pyproject.toml
+	@scripts/system-deps.sh
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[all]'
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml
+	@scripts/system-deps.sh --test
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[all,dev]'
+	touch $(VENV)/.installed $@
+
+clean:
+	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache
