@@ -1,0 +1,59 @@
+"""The FastAPI application of the central service, and the lifespan that runs the ingest."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy.engine import Engine
+
+from linetrace import __version__
+from linetrace.central.api import events, health
+from linetrace.central.config import CentralSettings
+from linetrace.central.ingest import Ingest
+from linetrace.central.store import open_engine, redacted
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    settings: CentralSettings, *, engine: Engine | None = None, run_ingest: bool = False
+) -> FastAPI:
+    """The API app; with ``run_ingest`` its lifespan also starts and stops the ingest.
+
+    An ``engine`` handed in stays the caller's to dispose; otherwise the app opens one on
+    ``settings.database_url`` at start and disposes it at shutdown. Migrations are not
+    run here: ``linetrace central run`` migrates before it serves.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own_engine = engine is None
+        app.state.engine = open_engine(settings.database_url) if engine is None else engine
+        app.state.ingest = Ingest(settings, app.state.engine) if run_ingest else None
+        log.info("serving events from %s", redacted(app.state.engine.url))
+        if app.state.ingest is not None:
+            app.state.ingest.start()
+        try:
+            yield
+        finally:
+            if app.state.ingest is not None:
+                # Joins the writer thread; off the event loop so shutdown stays responsive.
+                await asyncio.to_thread(app.state.ingest.stop)
+            if own_engine:
+                app.state.engine.dispose()
+
+    app = FastAPI(
+        title="linetrace central",
+        version=__version__,
+        description="Scan events from the packing lines, stored once each.",
+        lifespan=lifespan,
+    )
+    app.include_router(health.router)
+    app.include_router(events.router)
+    return app

@@ -1,0 +1,82 @@
+"""``GET /healthz``: is this instance able to do its job, and what has the ingest done.
+
+503 when the database cannot be reached: without it nothing can be stored or served.
+A lost broker (or a refused subscription) only degrades the instance (the API still answers), so it stays 200 with
+``status: degraded`` and the probe's body says why.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Literal
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Response, status
+from pydantic import BaseModel, Field
+from sqlalchemy.engine import Engine
+
+from linetrace.central.api.deps import EngineDep, IngestDep
+from linetrace.central.store import redacted
+
+__all__ = ["HealthReport", "router"]
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(tags=["health"])
+
+
+class DatabaseHealth(BaseModel):
+    ok: bool = Field(description="True when a query just succeeded.")
+    url: str = Field(description="The database URL, without its password.")
+    revision: str | None = Field(description="The schema revision the database is at.")
+    error: str | None = Field(default=None, description="Why the database check failed.")
+
+
+class IngestHealth(BaseModel):
+    connected: bool = Field(description="True while connected to the broker.")
+    subscribed: bool = Field(description="True once the events subscription is granted.")
+    received: int = Field(description="Messages taken off the broker since start.")
+    stored: int = Field(description="Events stored for the first time.")
+    duplicates: int = Field(description="Events already stored (resends), skipped.")
+    dead_lettered: int = Field(description="Messages refused into the dead letters.")
+    dropped: int = Field(description="QoS 0 messages dropped on a full queue.")
+    store_failures: int = Field(description="Batch writes that found the database down.")
+    queued: int = Field(description="Messages received and not yet committed.")
+    last_commit_at: datetime | None = Field(description="When the last batch was committed.")
+
+
+class HealthReport(BaseModel):
+    status: Literal["ok", "degraded", "failing"] = Field(
+        description="failing: database down (HTTP 503); degraded: broker lost; else ok."
+    )
+    database: DatabaseHealth = Field(description="The database check.")
+    ingest: IngestHealth | None = Field(
+        description="The ingest's state; null when this instance runs the API only."
+    )
+
+
+@router.get("/healthz", response_model=HealthReport)
+def healthz(engine: EngineDep, ingest: IngestDep, response: Response) -> HealthReport:
+    database = _check_database(engine)
+    ingest_health = None if ingest is None else IngestHealth(**ingest.stats().as_dict())
+    if not database.ok:
+        response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+        state: Literal["ok", "degraded", "failing"] = "failing"
+    elif ingest_health is not None and not ingest_health.subscribed:
+        state = "degraded"
+    else:
+        state = "ok"
+    return HealthReport(status=state, database=database, ingest=ingest_health)
+
+
+def _check_database(engine: Engine) -> DatabaseHealth:
+    url = redacted(engine.url)
+    try:
+        with engine.connect() as connection:
+            revision = connection.execute(sa.text("SELECT version_num FROM alembic_version"))
+            return DatabaseHealth(ok=True, url=url, revision=revision.scalar_one_or_none())
+    except sa.exc.SQLAlchemyError as exc:
+        reason = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or ["error"])[0]
+        log.warning("health check: database %s unreachable: %s", url, reason)
+        return DatabaseHealth(ok=False, url=url, revision=None, error=reason)

@@ -1,0 +1,67 @@
+"""Opening the database: one place that knows the per-backend settings.
+
+SQLite runs in WAL mode so the API reads while the ingest writes; ``synchronous=NORMAL``
+is the setting SQLite recommends with WAL: the database cannot corrupt, and an
+application crash loses nothing committed; only a power cut or OS crash may roll back
+the last few commits, which the edges then resend because their outbox keeps an event
+until central's acknowledgement watermark covers it. PostgreSQL (production) keeps its
+own full durability settings.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Engine, make_url
+
+__all__ = ["SQLITE_BUSY_TIMEOUT_MS", "open_engine", "redacted"]
+
+log = logging.getLogger(__name__)
+
+# A batch commit takes milliseconds; five seconds outlasts a WAL checkpoint or a migration
+# on a slow disk, so a reader waits instead of failing with "database is locked".
+SQLITE_BUSY_TIMEOUT_MS = 5000
+# Long enough for a server on another host to answer, short enough that /healthz reports
+# a dead database quickly instead of hanging the probe.
+POSTGRES_CONNECT_TIMEOUT_S = 5
+
+_SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
+    "PRAGMA foreign_keys=ON",
+)
+
+
+def open_engine(url: str | URL) -> Engine:
+    """An engine for ``url`` with the pragmas or pool settings its backend needs."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(parsed)
+    connect_args: dict[str, Any] = {"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S}
+    return sa.create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
+
+
+def redacted(url: str | URL) -> str:
+    """The URL without its password, for logs and health output."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    if url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url)
+    sa.event.listen(engine, "connect", _set_sqlite_pragmas)
+    return engine
+
+
+def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        for pragma in _SQLITE_PRAGMAS:
+            cursor.execute(pragma)
+    finally:
+        cursor.close()

@@ -1,0 +1,120 @@
+"""The tables central writes: append-only scan events and the dead letters.
+
+The events table keeps the contract's fields as columns for the queries, the GS1 keys
+pulled out of ``gs1`` for search and traces, and the whole payload as sent, so a field
+added by a newer minor schema version is kept even before a column exists for it.
+
+``observed_at`` is stored as UTC plus the station's UTC offset: SQLite has no time-zone
+type, and the offset is part of the record (the API hands the time back as the station
+wrote it, e.g. ``+07:00``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+__all__ = [
+    "DEAD_LETTER_PAYLOAD_LIMIT",
+    "REASON_LIMIT",
+    "UtcDateTime",
+    "dead_letters",
+    "events",
+    "metadata",
+]
+
+# The contract refuses events over 64 KiB, so keeping that much of a dead letter keeps
+# every refused event whole, while a flood of huge junk cannot fill the disk.
+DEAD_LETTER_PAYLOAD_LIMIT = 64 * 1024
+# Reasons are one or a few lines written by us; the cap only guards against an error
+# message that quotes a large input back.
+REASON_LIMIT = 2000
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = sa.MetaData(naming_convention=NAMING)
+
+
+class UtcDateTime(sa.types.TypeDecorator[datetime]):
+    """An aware datetime stored as UTC, read back as UTC on every backend.
+
+    PostgreSQL keeps ``timestamptz``; SQLite keeps naive ISO text, which sorts
+    correctly only if every value is in the same zone, hence UTC everywhere.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: store aware times only")
+        utc = value.astimezone(UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+_BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite rowid needs INTEGER
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("event_id", sa.Uuid(), primary_key=True, comment="UUIDv7 from the edge"),
+    sa.Column("schema_version", sa.Text(), nullable=False),
+    sa.Column("site", sa.String(64), nullable=False),
+    sa.Column("line", sa.String(64), nullable=False),
+    sa.Column("station", sa.String(64), nullable=False),
+    sa.Column("seq", sa.BigInteger(), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("observed_at", UtcDateTime(), nullable=False, comment="UTC"),
+    sa.Column("utc_offset_s", sa.Integer(), nullable=False, comment="station's UTC offset"),
+    sa.Column("received_at", UtcDateTime(), nullable=False),
+    sa.Column("symbology", sa.Text()),
+    sa.Column("symbology_id", sa.String(3)),
+    sa.Column("text", sa.Text()),
+    sa.Column("gtin", sa.String(14), comment="GS1 AI 01"),
+    sa.Column("serial", sa.String(20), comment="GS1 AI 21"),
+    sa.Column("lot", sa.String(20), comment="GS1 AI 10"),
+    sa.Column("sscc", sa.String(18), comment="GS1 AI 00"),
+    sa.Column("expiry", sa.String(6), comment="GS1 AI 17, YYMMDD"),
+    sa.Column("frames", sa.Integer(), nullable=False),
+    sa.Column("payload", sa.JSON(), nullable=False, comment="the event as sent"),
+    sa.Index(None, "site", "line", "station", "observed_at"),
+    sa.Index(None, "observed_at", "event_id"),
+    sa.Index(None, "gtin", "serial"),
+    # Serial alone too: the API's code search matches a serial without its GTIN, and an
+    # OR of conditions uses indexes only when every branch has one.
+    sa.Index(None, "serial"),
+    sa.Index(None, "sscc"),
+    sa.Index(None, "lot"),
+    # A hash index on PostgreSQL: equality is all the API asks of the raw text, and a
+    # B-tree entry is limited to about 2.7 kB while the contract allows 4096 characters.
+    sa.Index(None, "text", postgresql_using="hash"),
+)
+
+dead_letters = sa.Table(
+    "dead_letters",
+    metadata,
+    sa.Column("id", _BigId, primary_key=True, autoincrement=True),
+    sa.Column("received_at", UtcDateTime(), nullable=False),
+    sa.Column("topic", sa.Text(), nullable=False),
+    sa.Column("reason", sa.Text(), nullable=False),
+    sa.Column("payload", sa.LargeBinary(), nullable=False, comment="first bytes only"),
+    sa.Column("payload_size", sa.Integer(), nullable=False, comment="original size in bytes"),
+    sa.Index(None, "received_at"),
+)

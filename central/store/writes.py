@@ -1,0 +1,99 @@
+"""Writing events and dead letters: Core inserts, idempotent on ``event_id``.
+
+The hot path is one multi-row ``INSERT ... ON CONFLICT (event_id) DO NOTHING RETURNING
+event_id`` per batch, so a resent event costs nothing and the caller learns which events
+were new without a read before the write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.dml import Insert
+
+from linetrace.broker.events import ScanEvent
+from linetrace.central.store.gs1keys import extract_keys
+from linetrace.central.store.tables import (
+    DEAD_LETTER_PAYLOAD_LIMIT,
+    REASON_LIMIT,
+    dead_letters,
+    events,
+)
+
+__all__ = ["DeadLetter", "event_row", "insert_dead_letters", "insert_events"]
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A message refused with a reason; its payload is cut to the stored limit on insert."""
+
+    topic: str
+    reason: str
+    payload: bytes
+    received_at: datetime
+
+
+def event_row(
+    event: ScanEvent, document: Mapping[str, Any], received_at: datetime
+) -> dict[str, Any]:
+    """The ``events`` row of a validated event; ``document`` is the payload as sent."""
+    offset = event.observed_at.utcoffset()
+    assert offset is not None  # the contract only accepts aware times
+    return {
+        "event_id": event.event_id,
+        "schema_version": event.schema_version,
+        "site": event.site,
+        "line": event.line,
+        "station": event.station,
+        "seq": event.seq,
+        "kind": event.kind.value,
+        "observed_at": event.observed_at,
+        "utc_offset_s": int(offset.total_seconds()),
+        "received_at": received_at,
+        "symbology": event.symbology,
+        "symbology_id": event.symbology_id,
+        "text": event.text,
+        **extract_keys(event.gs1).columns(),
+        "frames": event.frames,
+        "payload": dict(document),
+    }
+
+
+def insert_events(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> set[UUID]:
+    """Insert ``rows``, skipping event_ids already stored; return the event_ids that were new."""
+    if not rows:
+        return set()
+    statement = _insert_ignoring_duplicates(connection).returning(events.c.event_id)
+    return set(connection.execute(statement, list(rows)).scalars())
+
+
+def insert_dead_letters(connection: Connection, letters: Iterable[DeadLetter]) -> int:
+    """Record refused messages, keeping at most the first 64 KiB of each payload."""
+    rows = [
+        {
+            "received_at": letter.received_at,
+            "topic": letter.topic,
+            "reason": letter.reason[:REASON_LIMIT],
+            "payload": letter.payload[:DEAD_LETTER_PAYLOAD_LIMIT],
+            "payload_size": len(letter.payload),
+        }
+        for letter in letters
+    ]
+    if rows:
+        connection.execute(dead_letters.insert(), rows)
+    return len(rows)
+
+
+def _insert_ignoring_duplicates(connection: Connection) -> Insert:
+    name = connection.dialect.name
+    if name == "postgresql":
+        return postgresql.insert(events).on_conflict_do_nothing(index_elements=["event_id"])
+    if name == "sqlite":
+        return sqlite.insert(events).on_conflict_do_nothing(index_elements=["event_id"])
+    raise NotImplementedError(f"no idempotent insert for the {name} dialect")

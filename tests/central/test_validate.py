@@ -1,0 +1,53 @@
+"""Admission of a received message: the contract, the topic, and what the store can hold."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from linetrace.broker.events import MAX_EVENT_BYTES, ContractError
+from linetrace.central.validate import accept
+from tests.central.helpers import events_topic, make_event
+
+
+def document(**changes: object) -> bytes:
+    base = json.loads(make_event(7).to_payload())
+    base.update(changes)
+    return json.dumps(base).encode()
+
+
+def test_a_valid_event_is_accepted_with_its_document_as_sent() -> None:
+    accepted = accept(events_topic(), document(lane="left"))
+    assert accepted.event.seq == 7
+    assert accepted.document["lane"] == "left"
+
+
+@pytest.mark.parametrize(
+    ("topic", "payload", "reason"),
+    [
+        ("linetrace/v1/hcm1/L1/events", document(), "must be linetrace/v1/SITE/LINE/STATION"),
+        ("other/hcm1/L1/pack-1/events", document(), "outside linetrace/v1"),
+        ("linetrace/v1/hcm1/L1/pack-1/status", document(), "is not an events topic"),
+        (
+            events_topic("hcm1/L1/pack-2"),
+            document(),
+            "names station hcm1/L1/pack-1 but was published on the topic of hcm1/L1/pack-2",
+        ),
+        (events_topic(), b"{not json", "payload is not JSON"),
+        (events_topic(), b'{"text": "\xff"}', "payload is not UTF-8"),
+        (events_topic(), b"[1, 2]", "not a JSON object"),
+        (events_topic(), document(schema_version="2.0"), "unsupported major version"),
+        (events_topic(), document(seq=0), "seq: Input should be greater than or equal to 1"),
+        (events_topic(), b" " * (MAX_EVENT_BYTES + 1), "exceeds 65536"),
+        (events_topic(), document(seq=2**63), "exceeds the largest storable value"),
+        (events_topic(), document(frames=2**31), "frames 2147483648 exceeds"),
+        (events_topic(), document(text="01\x00"), "text contains a NUL character"),
+        (events_topic(), document(gs1={"21": "a\x00"}), "gs1.21 contains a NUL character"),
+        (events_topic(), document(text="\ud800"), "unable to parse raw data as a unicode string"),
+    ],
+)
+def test_refusals_say_why(topic: str, payload: bytes, reason: str) -> None:
+    with pytest.raises(ContractError) as refused:
+        accept(topic, payload)
+    assert reason in refused.value.reason
