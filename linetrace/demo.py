@@ -1,0 +1,258 @@
+"""``linetrace demo``: the whole loop on one machine, on embedded defaults.
+
+It generates a conveyor video, sets up a broker with a station and a central account,
+then runs Mosquitto, central (SQLite) and one edge agent that plays the video as a live
+camera would. Everything it writes goes to one state folder, so a second run reuses the
+video and the credentials and a ``rm -r`` of the folder starts afresh.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from linetrace.processes import Child, free_port, linetrace_argv, stop_all, wait_for_port
+
+logger = logging.getLogger(__name__)
+
+STATION = "demo-site/line-1/pack-1"
+# Seconds between progress lines: often enough to watch events arrive, rare enough to read.
+PROGRESS_EVERY_S = 5.0
+# Central migrates its database before it listens; on a slow machine that takes seconds.
+START_TIMEOUT_S = 60.0
+
+
+def register(parts: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = parts.add_parser(
+        "demo",
+        help="run broker, central and one edge agent on a generated conveyor video",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=Path("linetrace-demo"),
+        help="folder for everything the demo writes (default: ./linetrace-demo)",
+    )
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        help="stop by itself after this many seconds (default: run until Ctrl-C)",
+    )
+    parser.add_argument("--items", type=int, default=300, help="items on the conveyor video")
+    parser.add_argument(
+        "--items-per-second", type=float, default=2.0, help="line speed of the video"
+    )
+    parser.add_argument("--seed", type=int, default=7, help="seed of the generated video")
+    parser.add_argument("--api-port", type=int, default=8080, help="port of central's API")
+    parser.add_argument(
+        "--broker-port", type=int, default=0, help="port of the broker (default: a free one)"
+    )
+    parser.set_defaults(handler=run_demo)
+
+
+@dataclass(frozen=True)
+class DemoPlan:
+    """Where the demo puts things and which ports it uses."""
+
+    state: Path
+    broker_port: int
+    api_port: int
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    state = args.state_dir.resolve()
+    state.mkdir(parents=True, exist_ok=True)
+    plan = DemoPlan(
+        state=state,
+        broker_port=args.broker_port or free_port(),
+        api_port=args.api_port,
+    )
+    print(f"linetrace demo: state folder {state}", flush=True)
+    video = _prepare_video(state, args.items, args.items_per_second, args.seed)
+    children = _prepare_stack(plan, video)
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    try:
+        _start(children, plan)
+        _announce(plan, video)
+        _watch(plan, children, stop, args.duration)
+    finally:
+        print("linetrace demo: stopping edge, central and broker ...", flush=True)
+        stop_all([children["edge"], children["central"], children["broker"]])
+        print("linetrace demo: stopped; logs are in " + str(state / "logs"), flush=True)
+    return 0
+
+
+def _prepare_video(state: Path, items: int, items_per_second: float, seed: int) -> Path:
+    from linetrace.synth.conveyor import ConveyorSpec, write_conveyor
+
+    video = state / f"conveyor-{items}-{seed}.mp4"
+    if video.exists() and video.with_suffix(".truth.json").exists():
+        return video
+    print(f"linetrace demo: generating a {items}-item conveyor video ...", flush=True)
+    spec = ConveyorSpec(
+        items=items, items_per_second=items_per_second, seed=seed, degradation="low"
+    )
+    truth = write_conveyor(video, spec)
+    readable = sum(item.readable for item in truth.items)
+    print(f"linetrace demo: {video.name}: {truth.frames} frames, {readable} readable items")
+    return video
+
+
+def _prepare_stack(plan: DemoPlan, video: Path) -> dict[str, Child]:
+    from linetrace.broker.mosquitto import add_service, add_station, init_broker
+    from linetrace.broker.topics import StationId
+
+    broker_dir = plan.state / "broker"
+    init_broker(broker_dir, port=plan.broker_port)
+    station = StationId.parse(STATION)
+    station_creds = add_station(broker_dir, station)
+    central_creds = add_service(broker_dir, "central")
+    central_toml = plan.state / "central.toml"
+    central_toml.write_text(
+        _toml(
+            {
+                "state_dir": str(plan.state / "central"),
+                "mqtt": {
+                    "host": "127.0.0.1",
+                    "port": plan.broker_port,
+                    "username": central_creds.username,
+                    "password": central_creds.password,
+                },
+                "api": {"host": "127.0.0.1", "port": plan.api_port},
+            }
+        )
+    )
+    edge_toml = plan.state / "edge.toml"
+    edge_toml.write_text(
+        _toml(
+            {
+                "station": {
+                    "site": station.site,
+                    "line": station.line,
+                    "station": station.station,
+                    "role": "packing",
+                    "utc_offset": "+07:00",
+                },
+                "source": {"spec": str(video), "realtime": True},
+                "mqtt": {
+                    "host": "127.0.0.1",
+                    "port": plan.broker_port,
+                    "username": station_creds.username,
+                    "password": station_creds.password,
+                },
+                "outbox": {"path": str(plan.state / "edge" / "outbox.sqlite")},
+            }
+        )
+    )
+    (plan.state / "edge").mkdir(exist_ok=True)
+    logs = plan.state / "logs"
+    from linetrace.broker.mosquitto import broker_command
+
+    return {
+        "broker": Child("broker", broker_command(broker_dir), logs / "broker.log"),
+        "central": Child(
+            "central",
+            linetrace_argv("central", "run", "--config", str(central_toml)),
+            logs / "central.log",
+        ),
+        "edge": Child(
+            "edge", linetrace_argv("edge", "run", "--config", str(edge_toml)), logs / "edge.log"
+        ),
+    }
+
+
+def _toml(document: dict[str, Any]) -> str:
+    """A flat-enough TOML writer for the demo's two config files (strings, ints, bools)."""
+    lines: list[str] = []
+    tables = {k: v for k, v in document.items() if isinstance(v, dict)}
+    for key, value in document.items():
+        if not isinstance(value, dict):
+            lines.append(f"{key} = {json.dumps(value)}")
+    for name, table in tables.items():
+        lines.append(f"\n[{name}]")
+        lines.extend(f"{key} = {json.dumps(value)}" for key, value in table.items())
+    return "\n".join(lines) + "\n"
+
+
+def _start(children: dict[str, Child], plan: DemoPlan) -> None:
+    children["broker"].start()
+    wait_for_port("127.0.0.1", plan.broker_port, START_TIMEOUT_S, children["broker"])
+    children["central"].start()
+    wait_for_port("127.0.0.1", plan.api_port, START_TIMEOUT_S, children["central"])
+    children["edge"].start()
+
+
+def _announce(plan: DemoPlan, video: Path) -> None:
+    print(
+        "\nlinetrace demo is running (Ctrl-C stops it):\n"
+        f"  events     {plan.api_url}/api/events\n"
+        f"  health     {plan.api_url}/healthz\n"
+        f"  API docs   {plan.api_url}/docs\n"
+        f"  broker     mqtt://127.0.0.1:{plan.broker_port} (credentials in "
+        f"{plan.state / 'broker' / 'credentials'})\n"
+        f"  camera     {video}\n",
+        flush=True,
+    )
+
+
+def _watch(
+    plan: DemoPlan, children: dict[str, Child], stop: threading.Event, duration: float | None
+) -> None:
+    deadline = None if duration is None else time.monotonic() + duration
+    edge_done_reported = False
+    while not stop.wait(
+        PROGRESS_EVERY_S
+        if deadline is None
+        else max(0.0, min(PROGRESS_EVERY_S, deadline - time.monotonic()))
+    ):
+        if deadline is not None and time.monotonic() >= deadline:
+            return
+        for name in ("broker", "central"):
+            if not children[name].running:
+                print(f"linetrace demo: {name} exited:\n{children[name].tail()}", file=sys.stderr)
+                return
+        if not children["edge"].running and not edge_done_reported:
+            print("linetrace demo: the edge agent has finished the video", flush=True)
+            edge_done_reported = True
+        print("linetrace demo: " + _progress(plan), flush=True)
+
+
+def _progress(plan: DemoPlan) -> str:
+    try:
+        with urllib.request.urlopen(plan.api_url + "/healthz", timeout=2) as response:
+            report = json.load(response)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return f"central not answering ({exc})"
+    ingest = report.get("ingest") or {}
+    return (
+        f"central {report.get('status')}: {ingest.get('stored', 0)} events stored, "
+        f"{ingest.get('duplicates', 0)} resends skipped, "
+        f"{ingest.get('dead_lettered', 0)} dead-lettered"
+    )
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    def handle(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, handle)
+    signal.signal(signal.SIGTERM, handle)
