@@ -1,0 +1,352 @@
+"""Where frames come from: a camera, a network stream, a video file, images on disk.
+
+:func:`open_source` reads a source spec and returns a :class:`FrameSource`, an iterator
+of :class:`~linetrace.edge.model.Frame` that owns its file or device (close it, or use
+it in a ``with`` block). Every frame is stamped once, at capture:
+
+* live sources (camera index, ``/dev/video*``, ``rtsp://``/``http://`` URLs) and files
+  played with ``realtime=True`` carry the wall clock (in the station's UTC offset) and
+  ``time.monotonic()``; a realtime file is paced to its frame rate and, like a live
+  camera, skips the frames a slow reader was too late for (counted in ``dropped``);
+* files read as fast as possible carry media time: ``mono`` is seconds into the file
+  and ``wall`` is ``start`` plus that, so a recording scans to the same passages at any
+  speed.
+
+A folder of images is played in name order at a fixed ``fps``; an image that cannot be
+read is skipped with a warning and counted in ``skipped``, never fatal. A source that
+cannot be opened at all raises :class:`SourceError` with what to check.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from abc import abstractmethod
+from collections.abc import Iterator
+from datetime import datetime, timedelta, tzinfo
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+import cv2
+import numpy as np
+
+from linetrace.edge.clock import station_timezone
+from linetrace.edge.model import Frame
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+__all__ = [
+    "DEFAULT_FOLDER_FPS",
+    "IMAGE_SUFFIXES",
+    "FrameSource",
+    "SourceError",
+    "open_source",
+]
+
+logger = logging.getLogger(__name__)
+
+# The still-image formats OpenCV's imread reads in every build.
+IMAGE_SUFFIXES = frozenset(
+    {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pbm", ".pgm", ".ppm"}
+)
+STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "rtmp://", "udp://")
+# A folder of stills is usually one image per trigger: one second apart keeps each image
+# its own moment, so only consecutive images of a code join into one passage. Pass the
+# real rate (e.g. for frames dumped from a video) to time them as they were taken.
+DEFAULT_FOLDER_FPS = 1.0
+# An IP camera on the line's network answers within a second; ten tolerates one that is
+# still booting without hanging the agent's start on a dead address.
+STREAM_OPEN_TIMEOUT_MS = 10_000
+# A live stream that delivers nothing for this long has stalled; the iterator ends so a
+# supervisor can reopen it.
+STREAM_READ_TIMEOUT_MS = 5_000
+# A container that reports no usable frame rate is played at the common camera rate.
+FALLBACK_FPS = 30.0
+# Frame rates outside this range are container metadata errors, not cameras.
+_PLAUSIBLE_FPS = (0.1, 1000.0)
+
+
+class SourceError(Exception):
+    """A source that cannot be opened or read; the message says what to check."""
+
+
+class FrameSource(Iterator[Frame]):
+    """Frames from one source, in capture order; owns its handle until :meth:`close`."""
+
+    def __init__(self, description: str, fps: float | None) -> None:
+        self.description = description
+        self.fps = fps  # nominal frames per second; None when the source does not say
+        self.skipped = 0  # unreadable images passed over
+        self.dropped = 0  # frames skipped to keep real-time pace
+        self._frames: Iterator[Frame] | None = None
+
+    def __next__(self) -> Frame:
+        if self._frames is None:
+            self._frames = self._generate()
+        return next(self._frames)
+
+    @abstractmethod
+    def _generate(self) -> Iterator[Frame]: ...
+
+    def close(self) -> None:
+        """Release the file or device; further iteration ends at once."""
+        self._frames = iter(())
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.description}>"
+
+
+class _Clock:
+    """Stamps frames: media time for offline reading, wall and monotonic time when live."""
+
+    def __init__(self, zone: tzinfo, start: datetime | None, *, live: bool) -> None:
+        self.zone = zone
+        self.live = live
+        if start is None:
+            start = datetime.now(zone)
+        self.start = start.replace(tzinfo=zone) if start.tzinfo is None else start.astimezone(zone)
+
+    def stamp(self, image: npt.NDArray[np.uint8], index: int, media_s: float) -> Frame:
+        if self.live:
+            return Frame(image, index, datetime.now(self.zone), time.monotonic())
+        return Frame(image, index, self.start + timedelta(seconds=media_s), media_s)
+
+
+class _Pacer:
+    """Keeps a file's playback on its frame rate, as a camera would deliver it."""
+
+    def __init__(self) -> None:
+        self._origin = time.monotonic()
+
+    def lateness(self, media_s: float) -> float:
+        """Seconds behind schedule for the frame at ``media_s``; sleeps when early."""
+        ahead = self._origin + media_s - time.monotonic()
+        if ahead > 0:
+            time.sleep(ahead)
+            return 0.0
+        return -ahead
+
+
+class _VideoSource(FrameSource):
+    """A video file, camera or stream through OpenCV's VideoCapture."""
+
+    def __init__(
+        self,
+        capture: cv2.VideoCapture,
+        description: str,
+        clock: _Clock,
+        *,
+        is_file: bool,
+        realtime: bool,
+    ) -> None:
+        reported = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
+        plausible = _PLAUSIBLE_FPS[0] <= reported <= _PLAUSIBLE_FPS[1]
+        super().__init__(description, reported if plausible else None)
+        self._capture = capture
+        self._clock = clock
+        self._is_file = is_file
+        self._realtime = realtime
+        self._first: npt.NDArray[np.uint8] | None = None
+        if is_file:
+            ok, image = capture.read()
+            if not ok or image is None:
+                capture.release()
+                raise SourceError(f"{description} has no frame OpenCV can decode")
+            self._first = np.asarray(image, dtype=np.uint8)
+
+    def _generate(self) -> Iterator[Frame]:
+        interval = 1.0 / (self.fps or FALLBACK_FPS)
+        pacer = _Pacer() if self._realtime and self._is_file else None
+        index = 0
+        while True:
+            media_s = index * interval
+            if pacer is not None and pacer.lateness(media_s) > interval:
+                # A camera does not wait for a slow reader: skip the frames it missed.
+                if not self._skip():
+                    return
+                self.dropped += 1
+                index += 1
+                continue
+            image = self._read()
+            if image is None:
+                return
+            yield self._clock.stamp(image, index, media_s)
+            index += 1
+
+    def _skip(self) -> bool:
+        if self._first is not None:
+            self._first = None
+            return True
+        return bool(self._capture.grab())
+
+    def _read(self) -> npt.NDArray[np.uint8] | None:
+        if self._first is not None:
+            first, self._first = self._first, None
+            return first
+        ok, image = self._capture.read()
+        if ok and image is not None:
+            return np.asarray(image, dtype=np.uint8)
+        if not self._is_file:
+            logger.warning("%s stopped delivering frames", self.description)
+        return None
+
+    def close(self) -> None:
+        super().close()
+        self._capture.release()
+
+
+class _ImageSource(FrameSource):
+    """One still image: a single frame."""
+
+    def __init__(self, path: Path, clock: _Clock) -> None:
+        super().__init__(f"image {path}", None)
+        image = _imread(path)
+        if image is None:
+            raise SourceError(f"cannot read image {path}: not an image OpenCV can decode")
+        self._image = image
+        self._clock = clock
+
+    def _generate(self) -> Iterator[Frame]:
+        yield self._clock.stamp(self._image, 0, 0.0)
+
+
+class _FolderSource(FrameSource):
+    """The images of a folder in name order, at a fixed frame rate."""
+
+    def __init__(self, folder: Path, clock: _Clock, fps: float, *, realtime: bool) -> None:
+        super().__init__(f"folder {folder}", fps)
+        self._paths = sorted(
+            path
+            for path in folder.iterdir()
+            if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()
+        )
+        if not self._paths:
+            raise SourceError(
+                f"folder {folder} holds no images (looked for {', '.join(sorted(IMAGE_SUFFIXES))})"
+            )
+        self._clock = clock
+        self._realtime = realtime
+
+    def _generate(self) -> Iterator[Frame]:
+        interval = 1.0 / (self.fps or DEFAULT_FOLDER_FPS)
+        pacer = _Pacer() if self._realtime else None
+        for index, path in enumerate(self._paths):
+            media_s = index * interval
+            if pacer is not None and pacer.lateness(media_s) > interval:
+                self.dropped += 1  # as a camera would: the moment has passed
+                continue
+            image = _imread(path)
+            if image is None:
+                self.skipped += 1
+                logger.warning("skipped %s: not an image OpenCV can decode", path)
+                continue
+            yield self._clock.stamp(image, index, media_s)
+
+
+def _imread(path: Path) -> npt.NDArray[np.uint8] | None:
+    # imdecode on bytes read by Python: unlike imread it handles any file name and
+    # reports unreadable files only by returning None.
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as exc:
+        logger.warning("cannot read %s: %s", path, exc)
+        return None
+    if data.size == 0:
+        return None
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    return None if image is None else np.asarray(image, dtype=np.uint8)
+
+
+def open_source(
+    spec: str,
+    *,
+    realtime: bool = False,
+    utc_offset: timedelta | tzinfo | None = None,
+    start: datetime | None = None,
+    fps: float | None = None,
+) -> FrameSource:
+    """Open the source ``spec`` names: camera index, ``/dev/video*``, stream URL, video
+    file, image file or folder of images.
+
+    ``utc_offset`` is the station's (default: this machine's zone); ``start`` is the wall
+    time of an offline file's first frame (default: now); ``fps`` times a folder of
+    images (default :data:`DEFAULT_FOLDER_FPS`) and is ignored elsewhere.
+    """
+    if fps is not None and not fps > 0:
+        raise SourceError(f"fps must be positive, got {fps}")
+    zone = station_timezone(utc_offset)
+    spec = spec.strip()
+    if spec.lower().startswith(STREAM_SCHEMES):
+        return _open_live(_stream_capture(spec), f"stream {_redact(spec)}", zone)
+    if spec.isdigit():
+        return _open_live(cv2.VideoCapture(int(spec)), f"camera {spec}", zone)
+    if spec.startswith("/dev/video"):
+        return _open_live(cv2.VideoCapture(spec, cv2.CAP_V4L2), f"camera {spec}", zone)
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        return _FolderSource(
+            path, _Clock(zone, start, live=realtime), fps or DEFAULT_FOLDER_FPS, realtime=realtime
+        )
+    if path.is_file():
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            return _ImageSource(path, _Clock(zone, start, live=False))
+        return _open_video_file(path, zone, start, realtime=realtime)
+    raise SourceError(f"no such file or folder: {spec} (nor a camera index or stream URL)")
+
+
+def _open_live(capture: cv2.VideoCapture, description: str, zone: tzinfo) -> FrameSource:
+    if not capture.isOpened():
+        capture.release()
+        raise SourceError(
+            f"cannot open {description}: check that it is connected, reachable and not "
+            "in use by another process"
+        )
+    logger.info("opened %s", description)
+    return _VideoSource(
+        capture, description, _Clock(zone, None, live=True), is_file=False, realtime=False
+    )
+
+
+def _open_video_file(
+    path: Path, zone: tzinfo, start: datetime | None, *, realtime: bool
+) -> FrameSource:
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        capture.release()
+        raise SourceError(f"cannot open {path} as a video: not a format OpenCV can decode")
+    return _VideoSource(
+        capture,
+        f"video {path}",
+        _Clock(zone, start, live=realtime),
+        is_file=True,
+        realtime=realtime,
+    )
+
+
+def _stream_capture(url: str) -> cv2.VideoCapture:
+    params: list[Any] = [
+        cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+        STREAM_OPEN_TIMEOUT_MS,
+        cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+        STREAM_READ_TIMEOUT_MS,
+    ]
+    return cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
+
+
+def _redact(url: str) -> str:
+    """The URL without a password, for logs and errors."""
+    return re.sub(r"//([^:/@]+):[^@/]*@", r"//\1:***@", url)

@@ -1,0 +1,203 @@
+"""The passage tracker: one passage per item, by code, time and place."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from linetrace.edge.decode import Symbol
+from linetrace.edge.track import PassageTracker, Track
+from tests.edge.barcodes import START, symbol
+
+FPS = 30.0
+WINDOW = 0.5
+
+
+def run(frames: list[list[Symbol]], *, window: float = WINDOW, fps: float = FPS) -> list[Track]:
+    """Feed one list of symbols per frame; every passage, in the order they closed."""
+    tracker = PassageTracker(window)
+    closed: list[Track] = []
+    for index, symbols in enumerate(frames):
+        mono = index / fps
+        closed += tracker.observe(index, mono, START + timedelta(seconds=mono), symbols)
+    return closed + tracker.finish()
+
+
+def texts(tracks: list[Track]) -> list[str]:
+    return [track.symbol.text for track in tracks]
+
+
+def test_consecutive_frames_are_one_passage_with_times_and_frame_count() -> None:
+    tracks = run([[symbol("A")]] * 10)
+
+    assert len(tracks) == 1
+    passage = tracks[0]
+    assert passage.frames == 10
+    assert passage.first_seen == START
+    assert passage.last_seen == START + timedelta(seconds=9 / FPS)
+
+
+def test_a_gap_shorter_than_the_window_is_one_passage() -> None:
+    gap = int(WINDOW * FPS) - 2  # 13 empty frames: 0.47 s
+    tracks = run([[symbol("A")]] * 3 + [[]] * gap + [[symbol("A")]] * 3)
+
+    assert [t.frames for t in tracks] == [6]
+
+
+def test_a_gap_longer_than_the_window_is_two_passages() -> None:
+    gap = int(WINDOW * FPS) + 2  # 17 empty frames: 0.6 s
+    tracks = run([[symbol("A")]] * 3 + [[]] * gap + [[symbol("A")]] * 3)
+
+    assert [t.frames for t in tracks] == [3, 3]
+    assert tracks[1].first_seen - tracks[0].last_seen > timedelta(seconds=WINDOW)
+
+
+def test_a_passage_closes_once_its_code_is_absent_longer_than_the_window() -> None:
+    tracker = PassageTracker(WINDOW)
+    closed_at = None
+    for index in range(40):
+        mono = index / FPS
+        symbols = [symbol("A")] if index < 5 else []
+        if tracker.observe(index, mono, START, symbols):
+            closed_at = index
+            break
+
+    assert closed_at is not None
+    assert (closed_at - 4) / FPS > WINDOW  # absent for longer than the window
+    assert (closed_at - 5) / FPS <= WINDOW  # and closed at the first frame that was
+    assert tracker.open_count == 0
+
+
+def test_consecutive_frames_join_even_when_further_apart_than_the_window() -> None:
+    # A folder of stills at one image per second: consecutive images of a code are one.
+    tracks = run([[symbol("A")]] * 3 + [[]] + [[symbol("A")]], fps=1.0)
+
+    assert [t.frames for t in tracks] == [3, 1]
+
+
+def test_several_codes_in_a_frame_are_separate_passages() -> None:
+    frames = [[symbol("A", 50), symbol("B", 150), symbol("C", 250)]] * 5 + [[symbol("B", 150)]] * 5
+    tracks = run(frames)
+
+    assert sorted(texts(tracks)) == ["A", "B", "C"]
+    assert {t.symbol.text: t.frames for t in tracks} == {"A": 5, "B": 10, "C": 5}
+
+
+def test_same_text_in_another_symbology_is_another_code() -> None:
+    qr = symbol("A", 300, symbology="QRCode", symbology_id="]Q1")
+    tracks = run([[symbol("A", 100), qr]] * 3)
+
+    assert sorted(t.symbol.symbology for t in tracks) == ["DataMatrix", "QRCode"]
+
+
+def test_one_code_on_two_items_in_view_is_two_passages() -> None:
+    # Two cans of one product, with the same EAN-13, side by side on the belt.
+    frames = [[symbol("5901234123457", 100 + 5 * i), symbol("5901234123457", 300 + 5 * i)]
+              for i in range(10)]  # fmt: skip
+    tracks = run(frames)
+
+    assert [t.frames for t in tracks] == [10, 10]
+
+
+def test_the_next_item_with_the_same_code_entering_is_a_new_passage() -> None:
+    # Item 1 moves right and leaves at x=400; item 2 enters at x=20 while 1 is in view.
+    step = 10
+    frames = []
+    for i in range(40):
+        symbols = []
+        if i < 30:
+            symbols.append(symbol("EAN", 100 + step * i))
+        if i >= 25:
+            symbols.append(symbol("EAN", 20 + step * (i - 25)))
+        frames.append(symbols)
+    tracks = run(frames)
+
+    assert [t.frames for t in tracks] == [30, 15]
+    assert tracks[1].first_seen == START + timedelta(seconds=25 / FPS)
+
+
+def test_a_moving_symbol_is_followed_through_a_dropout_by_its_velocity() -> None:
+    # 12 px per frame, then 10 frames unread: it reappears 3 sizes from where it was
+    # last seen, but where its motion says it must be.
+    frames = [[symbol("A", 50 + 12 * i)] if not 10 <= i < 20 else [] for i in range(30)]
+    tracks = run(frames)
+
+    assert [t.frames for t in tracks] == [20]
+
+
+def test_a_stationary_symbol_read_twice_in_a_frame_counts_once() -> None:
+    tracks = run([[symbol("A", 100), symbol("A", 102)]] * 4)
+
+    assert [t.frames for t in tracks] == [4]
+
+
+def test_a_misread_at_the_spot_of_a_code_read_more_often_is_outvoted() -> None:
+    frames = [[symbol("REAL", 100 + 4 * i)] for i in range(20)]
+    for i in (8, 9, 10):
+        frames[i] = [symbol("MISREAD", 100 + 4 * i)]
+    tracks = run(frames)
+
+    by_text = {t.symbol.text: t for t in tracks}
+    assert by_text["MISREAD"].outvoted
+    assert not by_text["REAL"].outvoted
+    assert by_text["REAL"].frames == 17
+
+
+def test_different_codes_at_different_places_are_not_rivals() -> None:
+    tracks = run([[symbol("A", 100), symbol("B", 300)]] * 3 + [[symbol("A", 100)]] * 5)
+
+    assert not any(t.outvoted for t in tracks)
+    assert all(t.rivals == [] for t in tracks)
+
+
+def test_finish_closes_everything_oldest_first() -> None:
+    tracker = PassageTracker(WINDOW)
+    tracker.observe(0, 0.0, START, [symbol("B", 300)])
+    tracker.observe(1, 1 / FPS, START, [symbol("B", 300), symbol("A", 100)])
+
+    assert tracker.open_count == 2
+    assert texts(tracker.finish()) == ["B", "A"]
+    assert tracker.open_count == 0
+    assert tracker.finish() == []
+
+
+def test_negative_window_or_gate_is_refused() -> None:
+    with pytest.raises(ValueError, match="window_s"):
+        PassageTracker(-0.1)
+    with pytest.raises(ValueError, match="gate_sizes"):
+        PassageTracker(0.5, gate_sizes=0)
+
+
+def test_a_passage_seen_once_moves_with_the_belt_until_its_next_read() -> None:
+    # Item 1 teaches the tracker the belt speed (10 px a frame). Item 2, with the same
+    # EAN-13, is read once, lost for 8 frames, then read 90 px further on: the same item.
+    frames: list[list[Symbol]] = [
+        [symbol("4006381333931", 50 + 10 * i, 100, symbology="EAN13", symbology_id="]E0")]
+        for i in range(10)
+    ]
+    frames.append([symbol("4006381333931", 60, 300, symbology="EAN13", symbology_id="]E0")])
+    frames += [[]] * 8
+    frames.append([symbol("4006381333931", 150, 300, symbology="EAN13", symbology_id="]E0")])
+
+    tracks = run(frames)
+
+    assert [t.frames for t in tracks] == [10, 2]
+
+
+def test_a_serialised_code_continues_its_passage_wherever_it_is_read() -> None:
+    serialised = "010893850000001021000123"
+    tracker = PassageTracker(WINDOW, serialised=lambda s: s.text == serialised)
+    closed: list[Track] = []
+    for index, x in enumerate([100, 110, 600, 610]):  # a far jump in frame 2
+        mono = index / FPS
+        closed += tracker.observe(
+            index, mono, START + timedelta(seconds=mono), [symbol(serialised, x, 100)]
+        )
+    closed += tracker.finish()
+
+    assert [t.frames for t in closed] == [4]
+    # Without the serialisation hint the far read is another item with the same code.
+    assert [
+        t.frames for t in run([[symbol(serialised, x, 100)] for x in (100, 110, 600, 610)])
+    ] == [2, 2]
