@@ -10,7 +10,7 @@ never guesses at data it does not understand.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -29,11 +29,14 @@ from pydantic import (
 
 from linetrace.broker.topics import StationId, TopicError
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1 added children (pack) and snapshot (noread)
 SUPPORTED_MAJOR = 1
-# A scan event is well under 4 KiB; a no-read snapshot travels separately. Anything this
-# large is a fault or an attack, and is refused before it is parsed.
+# A read is well under 4 KiB and a no-read with its snapshot under MAX_SNAPSHOT_CHARS plus
+# that. Anything larger is a fault or an attack, and is refused before it is parsed.
 MAX_EVENT_BYTES = 64 * 1024
+# A no-read snapshot is a JPEG crop of the located symbol, base64-encoded: 48 KiB of text
+# is about 36 KiB of JPEG, plenty for a label crop and small enough to keep events light.
+MAX_SNAPSHOT_CHARS = 48 * 1024
 SCHEMA_PATH = Path(__file__).with_name("schema") / "scan-event.v1.json"
 
 _IdPart = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
@@ -67,6 +70,44 @@ class CheckResult(BaseModel):
     )
 
 
+class ChildRead(BaseModel):
+    """One code seen inside a parent's label area at a packing station (a ``pack`` event)."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    symbology: str | None = Field(default=None, description="Symbology name of the child.")
+    symbology_id: str | None = Field(
+        default=None, description="ISO/IEC 15424 symbology identifier of the child."
+    )
+    text: str = Field(max_length=4096, description="The child's raw decoded data.")
+    gs1: dict[_AI, str] | None = Field(
+        default=None, description="The child's GS1 AI -> value, or null when not GS1."
+    )
+
+
+class BatchAnnouncement(BaseModel):
+    """Retained on ``.../batch`` by central: the production batch a line is packing now.
+
+    An empty retained payload clears it (no batch open: batch checks are skipped).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    batch_id: str = Field(min_length=1, max_length=64, description="Central's batch id.")
+    gtin: Annotated[str, StringConstraints(pattern=r"^[0-9]{14}$")] = Field(
+        description="GTIN-14 of the product being packed."
+    )
+    lot: str = Field(min_length=1, max_length=20, description="Lot / batch number (AI 10).")
+    expiry: date | None = Field(default=None, description="Expiry date (AI 17), if any.")
+    production_date: date | None = Field(default=None, description="Production date (AI 11).")
+    target_quantity: int | None = Field(default=None, ge=1, description="Items planned.")
+    production_order: str | None = Field(default=None, description="ERP production order id.")
+    started_at: AwareDatetime = Field(description="When the operator started the batch.")
+
+    def to_payload(self) -> bytes:
+        return self.model_dump_json().encode()
+
+
 class _Message(BaseModel):
     model_config = ConfigDict(frozen=True, extra="allow", ser_json_timedelta="iso8601")
 
@@ -93,9 +134,7 @@ class ScanEvent(_Message):
     site: _IdPart = Field(description="Site (factory) id.")
     line: _IdPart = Field(description="Production line id within the site.")
     station: _IdPart = Field(description="Station id within the line.")
-    seq: int = Field(
-        ge=1, description="Per-station sequence, gapless and kept across restarts."
-    )
+    seq: int = Field(ge=1, description="Per-station sequence, gapless and kept across restarts.")
     kind: EventKind = Field(description="read, noread or pack.")
     observed_at: AwareDatetime = Field(
         description="When the item was first seen, RFC 3339 with the station's UTC offset."
@@ -124,6 +163,16 @@ class ScanEvent(_Message):
         default_factory=dict, description="Named checks run at the edge and their outcomes."
     )
     frames: int = Field(ge=1, description="How many frames saw this item during its passage.")
+    children: list[ChildRead] | None = Field(
+        default=None,
+        max_length=1000,
+        description="pack only: the child codes seen with this parent label (since 1.1).",
+    )
+    snapshot: str | None = Field(
+        default=None,
+        max_length=MAX_SNAPSHOT_CHARS,
+        description="noread only: base64 JPEG crop of the undecoded symbol (since 1.1).",
+    )
 
     @field_validator("event_id")
     @classmethod
@@ -139,6 +188,10 @@ class ScanEvent(_Message):
                 raise ValueError("a noread event carries no text")
         elif not self.text:
             raise ValueError(f"a {self.kind} event needs the decoded text")
+        if self.children is not None and self.kind is not EventKind.PACK:
+            raise ValueError("only a pack event carries children")
+        if self.snapshot is not None and self.kind is not EventKind.NOREAD:
+            raise ValueError("only a noread event carries a snapshot")
         return self
 
     @property

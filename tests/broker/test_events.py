@@ -87,7 +87,7 @@ def test_the_wire_form_carries_the_station_offset_and_raw_text() -> None:
     wire = json.loads(read_event().to_payload())
     assert wire["observed_at"] == "2026-03-01T08:30:15.123000+07:00"
     assert wire["text"] == f"0108938500000018{GS}10L2611{GS}21000123"
-    assert wire["schema_version"] == "1.0"
+    assert wire["schema_version"] == SCHEMA_VERSION
 
 
 def test_unknown_major_version_is_refused_with_the_reason() -> None:
