@@ -20,7 +20,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any
+
+import tomli_w
 
 from linetrace.processes import Child, free_port, linetrace_argv, stop_all, wait_for_port
 
@@ -128,7 +129,7 @@ def _prepare_stack(plan: DemoPlan, video: Path) -> dict[str, Child]:
     central_creds = add_service(broker_dir, "central")
     central_toml = plan.state / "central.toml"
     central_toml.write_text(
-        _toml(
+        tomli_w.dumps(
             {
                 "state_dir": str(plan.state / "central"),
                 "mqtt": {
@@ -143,7 +144,7 @@ def _prepare_stack(plan: DemoPlan, video: Path) -> dict[str, Child]:
     )
     edge_toml = plan.state / "edge.toml"
     edge_toml.write_text(
-        _toml(
+        tomli_w.dumps(
             {
                 "station": {
                     "site": station.site,
@@ -178,19 +179,6 @@ def _prepare_stack(plan: DemoPlan, video: Path) -> dict[str, Child]:
             "edge", linetrace_argv("edge", "run", "--config", str(edge_toml)), logs / "edge.log"
         ),
     }
-
-
-def _toml(document: dict[str, Any]) -> str:
-    """A flat-enough TOML writer for the demo's two config files (strings, ints, bools)."""
-    lines: list[str] = []
-    tables = {k: v for k, v in document.items() if isinstance(v, dict)}
-    for key, value in document.items():
-        if not isinstance(value, dict):
-            lines.append(f"{key} = {json.dumps(value)}")
-    for name, table in tables.items():
-        lines.append(f"\n[{name}]")
-        lines.extend(f"{key} = {json.dumps(value)}" for key, value in table.items())
-    return "\n".join(lines) + "\n"
 
 
 def _start(children: dict[str, Child], plan: DemoPlan) -> None:
