@@ -192,6 +192,7 @@ def _start(children: dict[str, Child], plan: DemoPlan) -> None:
 def _announce(plan: DemoPlan, video: Path) -> None:
     print(
         "\nlinetrace demo is running (Ctrl-C stops it):\n"
+        f"  live page  {plan.api_url}/\n"
         f"  events     {plan.api_url}/api/events\n"
         f"  health     {plan.api_url}/healthz\n"
         f"  API docs   {plan.api_url}/docs\n"

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -196,3 +197,37 @@ def mqtt_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     finally:
         broker.stop()
         print(f"--- mosquitto log ({directory}) ---\n{broker.log()}")
+
+
+CHROMIUM = os.environ.get("LINETRACE_CHROMIUM", "/usr/bin/chromium")
+# Flags for a headless Chromium on a machine with no display and no way out: no sandbox
+# (tests may run as root), no GPU, and none of the background calls home that a closed
+# network refuses.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium driven by Playwright (never a browser Playwright downloads)."""
+    _require(
+        Path(CHROMIUM).exists(),
+        f"{CHROMIUM} is missing (install Debian's chromium package: apt-get install chromium)",
+    )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()

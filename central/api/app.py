@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
 from linetrace import __version__
+from linetrace.central import web
 from linetrace.central.api import events, health
 from linetrace.central.config import CentralSettings
 from linetrace.central.ingest import Ingest
@@ -56,4 +57,6 @@ def create_app(
     )
     app.include_router(health.router)
     app.include_router(events.router)
+    app.include_router(web.router)
+    app.mount("/static", web.static_files(), name="static")
     return app
