@@ -9,9 +9,11 @@ after that; camera effects are precomputed maps applied with one OpenCV call eac
 Known limits: boxes are flat top faces pasted on a flat belt (a keystone stands in for a
 camera's perspective), and a box never turns while it rides. A plain zxing-cpp read of
 this footage can report symbols the truth does not list, as it does on real footage:
-half an EAN-13 cut by the frame edge read as UPC-E, now and then a misread EAN-13. A
-decoder that drops results touching the frame border and formats the line does not
-print avoids nearly all of them.
+half an EAN-13 cut by the frame edge read as UPC-E (in clean footage too, a frame or two
+per few hundred items), and at "medium" and "high" a misread EAN-13 or GS1-128 whose
+check digit happens to fit. Dropping results that touch the frame border or come in a
+format the line does not print removes the first kind; the second needs agreement
+across frames or a check against the batch.
 """
 
 from __future__ import annotations
