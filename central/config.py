@@ -155,12 +155,32 @@ class IngestSettings(_Section):
     )
     max_in_flight: int = Field(
         # Sent to the broker as MQTT v5 Receive Maximum: the broker stops sending when this
-        # many events are unacknowledged, so the in-memory queue can never overflow. Five
-        # batches keep the writer busy while the broker refills.
+        # many events are unacknowledged, which bounds the in-memory queue (Mosquitto 2.0.11
+        # overshoots it; see the ingest module). Five batches keep the writer busy while
+        # the broker refills.
         default=1000,
         ge=1,
         le=65535,
         description="Most received but not yet committed events (MQTT Receive Maximum).",
+    )
+    auto_register_stations: bool = Field(
+        # Off: a production site keeps one deliberate step between a broker account and
+        # records under a new station id, so a mistyped id shows up as dead letters (which
+        # a replay takes in once registered) instead of as a new station. The broker's ACL
+        # already authenticates every station, so small sites may turn it on.
+        default=False,
+        description="Register a station on its first event instead of dead-lettering "
+        "events from stations not registered (disabled stations stay refused).",
+    )
+    seq_gap_alarm_after_s: int = Field(
+        # An edge reconnects within 30 s of backoff and resends its outbox at once, and
+        # out-of-order commits close within a batch interval; a gap open for a minute
+        # means an event is missing, not late.
+        default=60,
+        ge=1,
+        le=86_400,
+        description="Seconds a gap in a station's seq may stay open before a seq_gap "
+        "alarm is raised.",
     )
 
     @model_validator(mode="after")

@@ -3,21 +3,30 @@
 The contract's own checks (``parse_event``) come first; central adds what only it can
 see: the topic the message came on must be the events topic of the station the event
 names, since the broker's ACL vouches for the topic and nothing vouches for the payload;
-and every value must fit the store, so that one odd event is refused alone with a clear
-reason instead of failing the batch it travels in.
+every GS1 key must carry a valid check digit (see :mod:`.checkdigits`); and every value
+must fit the store, so that one odd event is refused alone with a clear reason instead of
+failing the batch it travels in.
+
+Whether the station is registered is the batch's question, not this module's: it needs
+the database.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any
 
 from linetrace.broker.events import ContractError, ScanEvent, parse_event
-from linetrace.broker.topics import Channel, TopicError, parse_topic
+from linetrace.broker.topics import Channel, StationId, TopicError, parse_topic
+from linetrace.central.checkdigits import gs1_key_problem
 
 __all__ = ["Accepted", "accept"]
 
+# Topics whose station is remembered: more than the stations of a large site, so parsing
+# (and validating) a topic happens once per station; a refused topic is not cached.
+_TOPIC_CACHE_SIZE = 4096
 # Column limits: seq is a BIGINT and frames an INTEGER on every backend.
 _MAX_SEQ = 2**63 - 1
 _MAX_FRAMES = 2**31 - 1
@@ -29,24 +38,33 @@ class Accepted:
 
     event: ScanEvent
     document: dict[str, Any]
+    station: StationId  # the event's station, built once (it is needed several times)
 
 
 def accept(topic: str, payload: bytes) -> Accepted:
     """Validate ``payload`` received on ``topic``; raise :class:`ContractError` with why not."""
+    station = _events_topic_station(topic)
+    event = parse_event(payload)
+    if (event.site, event.line, event.station) != (station.site, station.line, station.station):
+        raise ContractError(
+            f"event names station {event.station_id} but was published on the topic of {station}"
+        )
+    _check_storable(event)
+    _check_gs1_keys(event)
+    document: dict[str, Any] = json.loads(payload)
+    return Accepted(event, document, station)
+
+
+@functools.lru_cache(maxsize=_TOPIC_CACHE_SIZE)
+def _events_topic_station(topic: str) -> StationId:
+    """The station of an events topic; cached, since every station sends on one topic."""
     try:
         station, channel = parse_topic(topic)
     except TopicError as exc:
         raise ContractError(f"topic: {exc}") from None
     if channel is not Channel.EVENTS:
         raise ContractError(f"topic {topic!r} is not an events topic")
-    event = parse_event(payload)
-    if event.station_id != station:
-        raise ContractError(
-            f"event names station {event.station_id} but was published on the topic of {station}"
-        )
-    _check_storable(event)
-    document: dict[str, Any] = json.loads(payload)
-    return Accepted(event, document)
+    return station
 
 
 def _check_storable(event: ScanEvent) -> None:
@@ -61,3 +79,12 @@ def _check_storable(event: ScanEvent) -> None:
         # surrogates, the other unstorable text, the contract's own parsing refuses.)
         if value is not None and "\x00" in value:
             raise ContractError(f"{name} contains a NUL character, which the store cannot keep")
+
+
+def _check_gs1_keys(event: ScanEvent) -> None:
+    problem = gs1_key_problem(event.gs1) if event.gs1 else None
+    for index, child in enumerate(event.children or []):
+        if problem is None and child.gs1:
+            problem = gs1_key_problem(child.gs1, f"children[{index}].gs1")
+    if problem is not None:
+        raise ContractError(problem)

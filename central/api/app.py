@@ -12,7 +12,17 @@ from sqlalchemy.engine import Engine
 
 from linetrace import __version__
 from linetrace.central import web
-from linetrace.central.api import events, health
+from linetrace.central.announce import BatchAnnouncer
+from linetrace.central.api import (
+    alarms,
+    batches,
+    deadletters,
+    events,
+    health,
+    products,
+    stations,
+    traces,
+)
 from linetrace.central.config import CentralSettings
 from linetrace.central.ingest import Ingest
 from linetrace.central.store import open_engine, redacted
@@ -37,12 +47,17 @@ def create_app(
         own_engine = engine is None
         app.state.engine = open_engine(settings.database_url) if engine is None else engine
         app.state.ingest = Ingest(settings, app.state.engine) if run_ingest else None
+        app.state.announcer = None
         log.info("serving events from %s", redacted(app.state.engine.url))
         if app.state.ingest is not None:
+            # Before the ingest connects, so that its first connect announces the batches.
+            app.state.announcer = BatchAnnouncer.attach(app.state.ingest, app.state.engine)
             app.state.ingest.start()
         try:
             yield
         finally:
+            if app.state.announcer is not None:
+                await asyncio.to_thread(app.state.announcer.stop)
             if app.state.ingest is not None:
                 # Joins the writer thread; off the event loop so shutdown stays responsive.
                 await asyncio.to_thread(app.state.ingest.stop)
@@ -57,6 +72,12 @@ def create_app(
     )
     app.include_router(health.router)
     app.include_router(events.router)
+    app.include_router(stations.router)
+    app.include_router(alarms.router)
+    app.include_router(deadletters.router)
+    app.include_router(products.router)
+    app.include_router(batches.router)
+    app.include_router(traces.router)
     app.include_router(web.router)
     app.mount("/static", web.static_files(), name="static")
     return app

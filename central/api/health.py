@@ -1,8 +1,8 @@
 """``GET /healthz``: is this instance able to do its job, and what has the ingest done.
 
 503 when the database cannot be reached: without it nothing can be stored or served.
-A lost broker (or a refused subscription) only degrades the instance (the API still answers), so it stays 200 with
-``status: degraded`` and the probe's body says why.
+A lost broker (or a refused subscription) only degrades the instance (the API still
+answers), so it stays 200 with ``status: degraded`` and the probe's body says why.
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ class IngestHealth(BaseModel):
     stored: int = Field(description="Events stored for the first time.")
     duplicates: int = Field(description="Events already stored (resends), skipped.")
     dead_lettered: int = Field(description="Messages refused into the dead letters.")
+    conflicts: int = Field(description="Events whose event_id came again with other content.")
+    acks_published: int = Field(description="Watermarks published on stations' ack topics.")
     dropped: int = Field(description="QoS 0 messages dropped on a full queue.")
     store_failures: int = Field(description="Batch writes that found the database down.")
     queued: int = Field(description="Messages received and not yet committed.")

@@ -66,6 +66,14 @@ def upgrade(target: Engine | str | URL, revision: str = "head") -> str | None:
 
 
 def _lock(connection: Connection) -> None:
-    """Serialise migrations of several instances on PostgreSQL (held until commit)."""
+    """Serialise migrations of several processes starting at once (held until commit).
+
+    PostgreSQL: an advisory lock, so the second instance waits and then finds the schema
+    current. SQLite: the database's write lock, taken before the first read (the driver
+    would only begin the transaction at the first write, after Alembic has read the
+    revision); another process waits for it up to the busy timeout.
+    """
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+    elif connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -1,4 +1,5 @@
-"""Reading events back for the API and the CLI, newest first, with keyset pagination.
+"""Reading events (and dead letters) back for the API and the CLI, newest first, with
+keyset pagination.
 
 A cursor is the (observed_at, event_id) of the last event of a page: the next page
 continues strictly after it in the same order, so pages stay correct and cheap however
@@ -19,15 +20,18 @@ from sqlalchemy.engine import Connection, RowMapping
 
 from linetrace.broker.events import EventKind
 from linetrace.broker.topics import StationId
-from linetrace.central.store.tables import events
+from linetrace.central.store.tables import dead_letters, events
 
 __all__ = [
     "MAX_PAGE_SIZE",
     "Cursor",
     "CursorError",
+    "DeadLetterPage",
     "EventPage",
     "EventQuery",
+    "StoredDeadLetter",
     "StoredEvent",
+    "find_dead_letters",
     "find_events",
 ]
 
@@ -149,15 +153,16 @@ def _conditions(query: EventQuery) -> list[sa.ColumnElement[bool]]:
             events.c.station == query.station.station,
         ]
     if query.code is not None:
-        conditions.append(
-            sa.or_(
-                events.c.text == query.code,
-                events.c.gtin == query.code,
-                events.c.sscc == query.code,
-                events.c.lot == query.code,
-                events.c.serial == query.code,
-            )
+        # One indexed lookup per column, then the sort of what matched. Given the OR with
+        # the ORDER BY ... LIMIT instead, both SQLite and PostgreSQL would rather walk the
+        # observed_at index and test every row, expecting matches soon: 0.4 s over a
+        # million events for a serial seen once, against under a millisecond this way. A
+        # code that matches a great many events (a bare GTIN) pays for sorting them.
+        columns = [events.c.text, events.c.gtin, events.c.sscc, events.c.lot, events.c.serial]
+        matching = sa.union(
+            *(sa.select(events.c.event_id).where(column == query.code) for column in columns)
         )
+        conditions.append(events.c.event_id.in_(matching))
     if query.kind is not None:
         conditions.append(events.c.kind == query.kind.value)
     if query.since is not None:
@@ -182,3 +187,61 @@ def _stored(row: RowMapping) -> StoredEvent:
         observed_at=row["observed_at"].astimezone(offset),
         received_at=row["received_at"],
     )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDeadLetter:
+    """One dead letter as stored (its payload cut to the stored limit)."""
+
+    id: int
+    received_at: datetime
+    topic: str
+    reason: str
+    payload: bytes
+    payload_size: int
+    replayed_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterPage:
+    """One page of dead letters and where the next begins, or None on the last page."""
+
+    letters: list[StoredDeadLetter]
+    next_before_id: int | None
+
+
+def find_dead_letters(
+    connection: Connection,
+    *,
+    reason_prefix: str | None = None,
+    include_replayed: bool = False,
+    before_id: int | None = None,
+    limit: int = 100,
+) -> DeadLetterPage:
+    """Dead letters, newest first; ``before_id`` continues after the previous page."""
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise ValueError(f"limit {limit} is outside 1..{MAX_PAGE_SIZE}")
+    statement = sa.select(dead_letters).order_by(dead_letters.c.id.desc()).limit(limit + 1)
+    if reason_prefix:
+        statement = statement.where(
+            dead_letters.c.reason.startswith(reason_prefix, autoescape=True)
+        )
+    if not include_replayed:
+        statement = statement.where(dead_letters.c.replayed_at.is_(None))
+    if before_id is not None:
+        statement = statement.where(dead_letters.c.id < before_id)
+    rows = connection.execute(statement).all()
+    letters = [
+        StoredDeadLetter(
+            id=row.id,
+            received_at=row.received_at,
+            topic=row.topic,
+            reason=row.reason,
+            payload=row.payload,
+            payload_size=row.payload_size,
+            replayed_at=row.replayed_at,
+        )
+        for row in rows[:limit]
+    ]
+    more = len(rows) > limit
+    return DeadLetterPage(letters, letters[-1].id if more and letters else None)

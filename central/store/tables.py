@@ -1,4 +1,5 @@
-"""The tables central writes: append-only scan events and the dead letters.
+"""The tables central writes: append-only scan events, dead letters, and the ingest's
+bookkeeping (stations, seq progress, alarms, conflicts).
 
 The events table keeps the contract's fields as columns for the queries, the GS1 keys
 pulled out of ``gs1`` for search and traces, and the whole payload as sent, so a field
@@ -21,9 +22,13 @@ __all__ = [
     "DEAD_LETTER_PAYLOAD_LIMIT",
     "REASON_LIMIT",
     "UtcDateTime",
+    "alarms",
+    "conflicts",
     "dead_letters",
     "events",
     "metadata",
+    "station_progress",
+    "stations",
 ]
 
 # The contract refuses events over 64 KiB, so keeping that much of a dead letter keeps
@@ -105,6 +110,8 @@ events = sa.Table(
     # A hash index on PostgreSQL: equality is all the API asks of the raw text, and a
     # B-tree entry is limited to about 2.7 kB while the contract allows 4096 characters.
     sa.Index(None, "text", postgresql_using="hash"),
+    # The seq progress walks a station's seqs above its watermark in order.
+    sa.Index(None, "site", "line", "station", "seq"),
 )
 
 dead_letters = sa.Table(
@@ -116,5 +123,74 @@ dead_letters = sa.Table(
     sa.Column("reason", sa.Text(), nullable=False),
     sa.Column("payload", sa.LargeBinary(), nullable=False, comment="first bytes only"),
     sa.Column("payload_size", sa.Integer(), nullable=False, comment="original size in bytes"),
+    sa.Column("replayed_at", UtcDateTime(), comment="when a replay stored it (or found it stored)"),
     sa.Index(None, "received_at"),
+)
+
+stations = sa.Table(
+    "stations",
+    metadata,
+    sa.Column("site", sa.String(64), primary_key=True),
+    sa.Column("line", sa.String(64), primary_key=True),
+    sa.Column("station", sa.String(64), primary_key=True),
+    sa.Column("gln", sa.String(13), comment="GS1 GLN of the station's location"),
+    sa.Column("role", sa.String(32), comment="what the station does, e.g. pack, palletise"),
+    sa.Column("registered_at", UtcDateTime(), nullable=False),
+    sa.Column("registered_by", sa.String(64), nullable=False, comment="cli, api or auto"),
+    sa.Column("enabled", sa.Boolean(), nullable=False),
+)
+
+station_progress = sa.Table(
+    "station_progress",
+    metadata,
+    sa.Column("site", sa.String(64), primary_key=True),
+    sa.Column("line", sa.String(64), primary_key=True),
+    sa.Column("station", sa.String(64), primary_key=True),
+    sa.Column("watermark", sa.BigInteger(), nullable=False, comment="highest contiguous seq"),
+    sa.Column("max_seq_seen", sa.BigInteger(), nullable=False),
+    sa.Column(
+        "behind_since",
+        UtcDateTime(),
+        comment="since when a seq above the watermark waits for a missing one",
+    ),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+alarms = sa.Table(
+    "alarms",
+    metadata,
+    sa.Column("id", _BigId, primary_key=True, autoincrement=True),
+    sa.Column("raised_at", UtcDateTime(), nullable=False),
+    sa.Column("station", sa.String(200), comment="SITE/LINE/STATION, or null"),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("key", sa.String(200), nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("message", sa.Text(), nullable=False),
+    sa.Column("details", sa.JSON()),
+    sa.Column("cleared_at", UtcDateTime()),
+    sa.Column("acknowledged_by", sa.String(128)),
+    sa.Column("acknowledged_at", UtcDateTime()),
+    # Unique while the alarm is open; both backends allow any number of NULLs, so cleared
+    # alarms keep their history while a new one with the same key may be raised.
+    sa.Column(
+        "open_key",
+        sa.String(500),
+        unique=True,
+        comment="station|kind|key while open, null once cleared",
+    ),
+    sa.Index(None, "raised_at"),
+)
+
+conflicts = sa.Table(
+    "conflicts",
+    metadata,
+    sa.Column("id", _BigId, primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.Uuid(), nullable=False),
+    sa.Column("station", sa.String(200), nullable=False),
+    sa.Column("received_at", UtcDateTime(), nullable=False),
+    sa.Column("first_sha256", sa.String(64), nullable=False),
+    sa.Column("second_sha256", sa.String(64), nullable=False),
+    sa.Column("second_payload", sa.JSON(), nullable=False),
+    # One row per distinct second version: an edge resending it until acknowledged adds none.
+    sa.UniqueConstraint("event_id", "second_sha256"),
 )

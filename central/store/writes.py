@@ -1,8 +1,9 @@
 """Writing events and dead letters: Core inserts, idempotent on ``event_id``.
 
-The hot path is one multi-row ``INSERT ... ON CONFLICT (event_id) DO NOTHING RETURNING
-event_id`` per batch, so a resent event costs nothing and the caller learns which events
-were new without a read before the write.
+The hot path is ``INSERT ... ON CONFLICT (event_id) DO NOTHING RETURNING event_id`` for
+a whole batch, so a resent event costs nothing and the caller learns which events were
+new without a read before the write: on SQLite one multi-row statement, on PostgreSQL
+one prepared statement pipelined over the rows (see :func:`_insert_events_pipelined`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import psycopg
+import sqlalchemy as sa
+from psycopg.types.json import Json
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.dml import Insert
@@ -69,8 +73,47 @@ def insert_events(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> 
     """Insert ``rows``, skipping event_ids already stored; return the event_ids that were new."""
     if not rows:
         return set()
+    if connection.dialect.name == "postgresql":
+        return _insert_events_pipelined(connection, rows)
     statement = _insert_ignoring_duplicates(connection).returning(events.c.event_id)
     return set(connection.execute(statement, list(rows)).scalars())
+
+
+def _insert_events_pipelined(
+    connection: Connection, rows: Sequence[Mapping[str, Any]]
+) -> set[UUID]:
+    """PostgreSQL: one short prepared INSERT, executed for every row in one pipeline.
+
+    SQLAlchemy renders an executemany with RETURNING as one INSERT of all the rows'
+    VALUES, which psycopg then parses afresh for every batch (the statement is too long
+    for its cache): measured at 260 us per event against 54 us for psycopg's own
+    pipelined ``executemany(..., returning=True)``. Errors are re-raised as SQLAlchemy's,
+    as from any other statement.
+    """
+    names = list(rows[0])
+    if "payload" not in names:
+        raise ValueError("an events row needs its payload")
+    sql = (
+        f"INSERT INTO {events.name} ({', '.join(names)}) "
+        f"VALUES ({', '.join('%s' for _ in names)}) "
+        "ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
+    )
+    params = [
+        [Json(row[name]) if name == "payload" else row[name] for name in names] for row in rows
+    ]
+    driver = connection.connection.driver_connection
+    if not isinstance(driver, psycopg.Connection):
+        raise TypeError(f"PostgreSQL through psycopg 3 only, not {type(driver).__name__}")
+    new: set[UUID] = set()
+    try:
+        with driver.cursor() as cursor:
+            cursor.executemany(sql, params, returning=True)
+            while True:
+                new.update(returned[0] for returned in cursor.fetchall())
+                if not cursor.nextset():
+                    return new
+    except psycopg.Error as exc:
+        raise sa.exc.DBAPIError.instance(sql, None, exc, psycopg.Error) from exc
 
 
 def insert_dead_letters(connection: Connection, letters: Iterable[DeadLetter]) -> int:

@@ -90,9 +90,16 @@ def _libpq(url: URL) -> str:
 
 
 def _empty(url: str) -> None:
+    """Truncate every table the migrations made (whoever's), keeping the schema."""
     engine = open_engine(url)
     try:
         with engine.begin() as connection:
-            connection.execute(sa.text("TRUNCATE events, dead_letters RESTART IDENTITY"))
+            tables = [
+                name
+                for name in sa.inspect(connection).get_table_names()
+                if name != "alembic_version"
+            ]
+            quoted = ", ".join(f'"{name}"' for name in tables)
+            connection.execute(sa.text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
     finally:
         engine.dispose()

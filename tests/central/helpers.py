@@ -22,8 +22,12 @@ from linetrace.central.config import (
     IngestSettings,
     MqttSettings,
 )
+from linetrace.central.stations import register_station
+from linetrace.central.store import open_engine
 
 STATION = "hcm1/L1/pack-1"
+# A GTIN-14 with a valid check digit (central refuses keys with a wrong one).
+GTIN = "08938500000010"
 HCM = timezone(timedelta(hours=7))
 # Local delivery and a batch commit take milliseconds; a loaded test box gets headroom.
 WAIT_S = 10.0
@@ -53,8 +57,8 @@ def make_event(
     if kind == "noread":
         text, gs1 = None, None
     elif text is None:
-        text = f"010893850000001810L2611\x1d21{serial}"
-        gs1 = {"01": "08938500000018", "10": "L2611", "21": serial} if gs1 is None else gs1
+        text = f"01{GTIN}10L2611\x1d21{serial}"
+        gs1 = {"01": GTIN, "10": "L2611", "21": serial} if gs1 is None else gs1
     return ScanEvent.model_validate(
         {
             "event_id": uuid7(when),
@@ -72,6 +76,17 @@ def make_event(
             **extra,
         }
     )
+
+
+def register(database_url: str, *station_ids: str) -> None:
+    """Register stations (default: STATION) so that their events are taken in."""
+    engine = open_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            for station_id in station_ids or (STATION,):
+                register_station(connection, StationId.parse(station_id), registered_by="test")
+    finally:
+        engine.dispose()
 
 
 def events_topic(station: str = STATION) -> str:
@@ -122,11 +137,19 @@ class Publisher:
         self._client.connect(host, port, keepalive=30)
         self._client.loop_start()
 
-    def publish(self, topic_name: str, payload: bytes, qos: int = 1) -> None:
-        info = self._client.publish(topic_name, payload, qos=qos)
+    def publish(self, topic_name: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
+        info = self._client.publish(topic_name, payload, qos=qos, retain=retain)
         info.wait_for_publish(timeout=WAIT_S)
         if not info.is_published():
             raise TimeoutError(f"publish to {topic_name} not acknowledged (rc {info.rc})")
+
+    def publish_all(self, topic_name: str, payloads: list[bytes]) -> None:
+        """Publish without waiting between messages (as fast as the client can), then wait."""
+        infos = [self._client.publish(topic_name, payload, qos=1) for payload in payloads]
+        for info in infos:
+            info.wait_for_publish(timeout=WAIT_S)
+            if not info.is_published():
+                raise TimeoutError(f"publish to {topic_name} not acknowledged (rc {info.rc})")
 
     def __enter__(self) -> Self:
         return self

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from linetrace.central.api import create_app
-from linetrace.central.store import event_row, insert_events, open_engine
+from linetrace.central.store import event_row, head_revision, insert_events, open_engine
 from tests.central.helpers import HCM, central_settings, make_event
 from tests.conftest import free_port
 
@@ -40,7 +40,7 @@ def test_healthz_reports_the_database_and_no_ingest(client: TestClient) -> None:
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok"
-    assert body["database"]["ok"] is True and body["database"]["revision"] == "0001"
+    assert body["database"]["ok"] is True and body["database"]["revision"] == head_revision()
     assert body["ingest"] is None
 
 

@@ -13,10 +13,17 @@ from sqlalchemy.engine import Engine
 
 from linetrace.central.batch import Inbound, StoreUnavailable, write_batch
 from linetrace.central.store import dead_letters, events, open_engine
-from tests.central.helpers import events_topic, make_event
+from tests.central.helpers import STATION, events_topic, make_event, register
 from tests.conftest import free_port
 
 NOW = datetime(2025, 3, 1, 1, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def engine(engine: Engine, database_url: str) -> Engine:
+    """The database, with the helpers' station registered."""
+    register(database_url, STATION)
+    return engine
 
 
 def inbound(payload: bytes, topic: str | None = None) -> Inbound:

@@ -17,7 +17,13 @@ import pytest
 import sqlalchemy as sa
 
 from linetrace.broker.mosquitto import Credentials
-from linetrace.central.store import event_row, events, insert_events, open_engine
+from linetrace.central.store import (
+    event_row,
+    events,
+    head_revision,
+    insert_events,
+    open_engine,
+)
 from tests.central.central_main import main
 from tests.central.helpers import STATION, Publisher, events_topic, make_event, wait_until
 from tests.conftest import Broker, free_port
@@ -43,7 +49,7 @@ def test_migrate_then_events_prints_json_lines(
     url = f"sqlite:///{tmp_path / 'c.db'}"
     config = write_config(tmp_path / "central.toml", url)
     assert main(["central", "migrate", "--config", str(config)]) == 0
-    assert "is at revision 0001" in capsys.readouterr().err
+    assert f"is at revision {head_revision()}" in capsys.readouterr().err
     engine = open_engine(url)
     try:
         with engine.begin() as connection:
@@ -150,6 +156,7 @@ def service(tmp_path: Path, broker: Broker, database_url: str) -> Iterator[Servi
         },
         api={"port": api_port},
     )
+    assert main(["central", "station", "add", STATION, "--config", str(config)]) == 0
     running = Service(config, credentials.password, api_port, tmp_path / "central.log")
     try:
         running.wait_ready()

@@ -20,10 +20,12 @@ from linetrace.central.ingest import Ingest
 from linetrace.central.store import dead_letters, events, open_engine
 from tests.central.helpers import (
     STATION,
+    WAIT_S,
     Publisher,
     central_settings,
     events_topic,
     make_event,
+    register,
     wait_until,
 )
 from tests.conftest import Broker, free_port
@@ -41,6 +43,7 @@ def settings_for(
     broker: Broker, database_url: str, ingest: IngestSettings | None = None
 ) -> CentralSettings:
     credentials = broker.service("central")
+    register(database_url, STATION)
     return central_settings(
         database_url,
         host=broker.host,
@@ -206,3 +209,27 @@ def test_without_a_broker_the_ingest_reports_it_and_still_stops_promptly(sqlite_
         assert time.monotonic() - began < 3.0
     finally:
         engine.dispose()
+
+
+def test_no_qos1_message_is_dropped_when_the_broker_overshoots_receive_maximum(
+    mqtt_broker: Broker, station: Credentials, sqlite_url: str
+) -> None:
+    """Mosquitto 2.0.11 releases everything it queued once acks flow, past Receive Maximum."""
+    total = 3000
+    settings = settings_for(
+        mqtt_broker, sqlite_url, IngestSettings(batch_size=50, max_in_flight=50)
+    )
+    payloads = [make_event(seq).to_payload() for seq in range(1, total + 1)]
+    published = threading.Event()
+    with running(settings) as ingest, publisher(mqtt_broker, station) as pub:
+        # Hold the first commit until everything is published: the broker queues the rest,
+        # then hands it over at once when the first acknowledgements arrive.
+        def hold_first_commit(_messages: object, _result: object) -> None:
+            published.wait(WAIT_S)
+
+        ingest.add_commit_listener(hold_first_commit)
+        pub.publish_all(events_topic(), payloads)
+        published.set()
+        wait_until(lambda: settled(ingest, total), timeout=60)
+        stats = ingest.stats()
+    assert (stats.stored, stats.dropped) == (total, 0)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -61,6 +64,21 @@ def test_migrations_reach_head_and_match_the_tables(engine: Engine) -> None:
 def test_upgrade_twice_changes_nothing(database_url: str) -> None:
     assert upgrade(database_url) == head_revision()
     assert upgrade(database_url) == head_revision()
+
+
+def test_several_processes_may_migrate_a_new_sqlite_file_at_once(tmp_path: Path) -> None:
+    """Two central instances (or a CLI verb and the service) starting together."""
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    code = "import sys; from linetrace.central.store import upgrade; print(upgrade(sys.argv[1]))"
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, url], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        for _ in range(3)
+    ]
+    outcomes = [run.communicate(timeout=60) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0, 0], [err for _, err in outcomes]
+    assert {out.decode().strip() for out, _ in outcomes} == {head_revision()}
 
 
 def test_same_event_twice_is_one_row(engine: Engine) -> None:

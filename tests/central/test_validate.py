@@ -8,7 +8,7 @@ import pytest
 
 from linetrace.broker.events import MAX_EVENT_BYTES, ContractError
 from linetrace.central.validate import accept
-from tests.central.helpers import events_topic, make_event
+from tests.central.helpers import GTIN, events_topic, make_event
 
 
 def document(**changes: object) -> bytes:
@@ -45,9 +45,30 @@ def test_a_valid_event_is_accepted_with_its_document_as_sent() -> None:
         (events_topic(), document(text="01\x00"), "text contains a NUL character"),
         (events_topic(), document(gs1={"21": "a\x00"}), "gs1.21 contains a NUL character"),
         (events_topic(), document(text="\ud800"), "unable to parse raw data as a unicode string"),
+        (
+            events_topic(),
+            document(gs1={"01": "08938500000018"}),
+            "gs1.01 '08938500000018' has a wrong GTIN check digit (expected 0, got 8)",
+        ),
+        (events_topic(), document(gs1={"00": "12345"}), "gs1.00 '12345' is not a SSCC"),
+        (events_topic(), document(gs1={"414": "893850000000A"}), "is not a GLN"),
+        (events_topic(), document(gs1={"414": "8938500000004"}), "wrong GLN check digit"),
+        (
+            events_topic(),
+            document(
+                kind="pack",
+                children=[{"text": "x", "gs1": {"01": GTIN}}, {"text": "y", "gs1": {"01": "1"}}],
+            ),
+            "children[1].gs1.01 '1' is not a GTIN",
+        ),
     ],
 )
 def test_refusals_say_why(topic: str, payload: bytes, reason: str) -> None:
     with pytest.raises(ContractError) as refused:
         accept(topic, payload)
     assert reason in refused.value.reason
+
+
+def test_valid_gs1_keys_pass_the_check_digit_test() -> None:
+    keys = {"00": "089385000000000010", "01": GTIN, "414": "8938500000003", "10": "ANY"}
+    assert accept(events_topic(), document(gs1=keys)).event.gs1 == keys

@@ -1,0 +1,84 @@
+"""``GET /api/alarms`` and ``POST /api/alarms/{id}/ack``: what needs an operator's eye.
+
+Acknowledging says someone has seen an alarm; it stays open until its cause is resolved
+(a gap filled), or for good where only a person can resolve it (an event conflict).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from linetrace.central.alarms import Alarm, AlarmNotFound, acknowledge_alarm, list_alarms
+from linetrace.central.api.deps import EngineDep
+from linetrace.central.store import MAX_PAGE_SIZE
+
+__all__ = ["AckIn", "AlarmOut", "router"]
+
+router = APIRouter(prefix="/api", tags=["alarms"])
+
+
+class AlarmOut(BaseModel):
+    id: int = Field(description="The alarm's id.")
+    raised_at: datetime = Field(description="When it was raised.")
+    station: str | None = Field(description="SITE/LINE/STATION it concerns, if one.")
+    kind: str = Field(description="What happened: event_conflict, seq_gap, ...")
+    key: str = Field(description="What it is about, within its kind (an event_id, a seq).")
+    severity: str = Field(description="info, warning or critical.")
+    message: str = Field(description="In words an operator can act on.")
+    details: dict[str, Any] | None = Field(description="Machine-readable particulars.")
+    cleared_at: datetime | None = Field(description="When its cause was resolved; null: open.")
+    acknowledged_by: str | None = Field(description="Who acknowledged it.")
+    acknowledged_at: datetime | None = Field(description="When it was acknowledged.")
+
+
+class AckIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    by: str = Field(min_length=1, max_length=128, description="Who has seen the alarm.")
+
+
+@router.get("/alarms", response_model=list[AlarmOut])
+def get_alarms(
+    engine: EngineDep,
+    open_only: Annotated[
+        bool, Query(alias="open", description="Only alarms not cleared (default).")
+    ] = True,
+    station: Annotated[str | None, Query(description="Only this SITE/LINE/STATION.")] = None,
+    kind: Annotated[str | None, Query(max_length=64, description="Only this kind.")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Most alarms.")] = 100,
+) -> list[AlarmOut]:
+    with engine.connect() as connection:
+        found = list_alarms(
+            connection, open_only=open_only, station=station, kind=kind, limit=limit
+        )
+    return [_out(alarm) for alarm in found]
+
+
+@router.post("/alarms/{alarm_id}/ack", response_model=AlarmOut)
+def ack_alarm(alarm_id: int, body: AckIn, engine: EngineDep) -> AlarmOut:
+    try:
+        with engine.begin() as connection:
+            alarm = acknowledge_alarm(connection, alarm_id, body.by)
+    except AlarmNotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    return _out(alarm)
+
+
+def _out(alarm: Alarm) -> AlarmOut:
+    return AlarmOut(
+        id=alarm.id,
+        raised_at=alarm.raised_at,
+        station=alarm.station,
+        kind=alarm.kind,
+        key=alarm.key,
+        severity=alarm.severity,
+        message=alarm.message,
+        details=alarm.details,
+        cleared_at=alarm.cleared_at,
+        acknowledged_by=alarm.acknowledged_by,
+        acknowledged_at=alarm.acknowledged_at,
+    )

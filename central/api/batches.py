@@ -1,0 +1,119 @@
+"""``/api/batches``: start, close and look at the production batches of the lines.
+
+Starting a batch on a line that has one open is a 409 naming the open batch; starting
+one for a GTIN without product master data is a 422. Starting or closing a batch wakes
+the announcer, which publishes it (or clears it) retained on the ``batch`` topic of
+every station of the line.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from pydantic import Field
+
+from linetrace.broker.topics import TopicError
+from linetrace.central.announce import BatchAnnouncer
+from linetrace.central.api.deps import EngineDep
+from linetrace.central.batches import (
+    MAX_BATCHES_PAGE,
+    Batch,
+    BatchClosed,
+    BatchNotFound,
+    BatchStart,
+    LineBusy,
+    StationCounts,
+    UnknownProduct,
+    batch_counts,
+    close_batch,
+    get_batch,
+    list_batches,
+    parse_line,
+    start_batch,
+)
+
+__all__ = ["BatchDetail", "router"]
+
+router = APIRouter(prefix="/api", tags=["batches"])
+
+
+class BatchDetail(Batch):
+    """A batch with what its line's stations saw while it was open."""
+
+    reads: int = Field(description="Read events on the line while it was open.")
+    items: int = Field(description="Sum over stations of distinct items read.")
+    noreads: int = Field(description="No-read events on the line while it was open.")
+    mismatches: int = Field(description="Events that failed a check against it.")
+    stations: list[StationCounts] = Field(description="The same counts, per station.")
+
+
+@router.post("/batches", response_model=Batch, status_code=status.HTTP_201_CREATED)
+def post_batch(body: BatchStart, engine: EngineDep, request: Request) -> Batch:
+    try:
+        with engine.begin() as connection:
+            batch = start_batch(connection, body)
+    except LineBusy as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    except UnknownProduct as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    _announce(request)
+    return batch
+
+
+@router.post("/batches/{batch_id}/close", response_model=Batch)
+def post_close(batch_id: int, engine: EngineDep, request: Request) -> Batch:
+    try:
+        with engine.begin() as connection:
+            batch = close_batch(connection, batch_id)
+    except BatchNotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    except BatchClosed as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    _announce(request)
+    return batch
+
+
+@router.get("/batches", response_model=list[Batch])
+def get_batches(
+    engine: EngineDep,
+    line: Annotated[str | None, Query(description="Only this line, as SITE/LINE.")] = None,
+    state: Annotated[
+        Literal["open", "closed"] | None, Query(description="Only open or closed batches.")
+    ] = None,
+    lot: Annotated[str | None, Query(max_length=20, description="Only this lot.")] = None,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_BATCHES_PAGE, description="Most batches, newest first.")
+    ] = 100,
+) -> list[Batch]:
+    try:
+        site_line = parse_line(line) if line is not None else None
+    except TopicError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"line: {exc}") from None
+    with engine.connect() as connection:
+        return list_batches(connection, line=site_line, state=state, lot=lot, limit=limit)
+
+
+@router.get("/batches/{batch_id}", response_model=BatchDetail)
+def get_one(batch_id: int, engine: EngineDep) -> BatchDetail:
+    try:
+        with engine.connect() as connection:
+            batch = get_batch(connection, batch_id)
+            counts = batch_counts(connection, batch)
+    except BatchNotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    return BatchDetail(
+        **batch.model_dump(exclude={"state"}),
+        reads=counts.total("reads"),
+        items=counts.total("items"),
+        noreads=counts.total("noreads"),
+        mismatches=counts.total("mismatches"),
+        stations=counts.stations,
+    )
+
+
+def _announce(request: Request) -> None:
+    """Wake this process's announcer; without one (API only), another central's will do."""
+    announcer: BatchAnnouncer | None = getattr(request.app.state, "announcer", None)
+    if announcer is not None:
+        announcer.wake()

@@ -1,0 +1,168 @@
+"""The tables of the traces: product master data, production batches, check outcomes and
+the container hierarchy, plus the events indexes the trace queries need.
+
+They live on the shared ``metadata`` so one migration history covers the whole schema.
+Events are referenced by ``event_id`` without a foreign key: the events table is
+append-only, and a retention purge of old events must not have to cascade through the
+traces, which keep their own copy of what they show.
+
+Codes in ``containment`` are the canonical GS1 keys of :mod:`linetrace.central.codes`:
+``(00)`` + SSCC for a logistic unit, ``(01)`` + GTIN + ``(21)`` + serial for an item.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from linetrace.central.store.tables import UtcDateTime, events, metadata
+
+__all__ = [
+    "CHECK_NAME_LIMIT",
+    "CODE_KEY_LENGTH",
+    "batches",
+    "containment",
+    "event_checks",
+    "products",
+]
+
+_BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite rowid needs INTEGER
+
+# "(01)" + 14 digits + "(21)" + a serial of at most 20 characters: the longest key.
+CODE_KEY_LENGTH = 42
+# Check names are short words (gtin, lot, check_digit); an edge may name its own, and a
+# longer name is cut so that an odd edge cannot make its event's checks unstorable.
+CHECK_NAME_LIMIT = 64
+
+products = sa.Table(
+    "products",
+    metadata,
+    sa.Column("gtin", sa.String(14), primary_key=True, comment="GTIN-14, check digit verified"),
+    sa.Column("name", sa.Text(), nullable=False),
+    sa.Column("image_url", sa.Text()),
+    sa.Column("producer_name", sa.Text()),
+    sa.Column("producer_address", sa.Text()),
+    sa.Column("producer_gln", sa.String(13), comment="GS1 GLN of the producer (AI 417)"),
+    sa.Column("unit", sa.String(32), comment="unit of measure, e.g. box, bottle, KGM"),
+    sa.Column("standards", sa.JSON(), nullable=False, comment="applied TCVN/QCVN/ISO standards"),
+    sa.Column("description", sa.Text()),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+batches = sa.Table(
+    "batches",
+    metadata,
+    sa.Column("id", _BigId, primary_key=True, autoincrement=True),
+    sa.Column("site", sa.String(64), nullable=False),
+    sa.Column("line", sa.String(64), nullable=False),
+    sa.Column(
+        "gtin",
+        sa.String(14),
+        sa.ForeignKey(products.c.gtin, name="fk_batches_gtin_products"),
+        nullable=False,
+    ),
+    sa.Column("lot", sa.String(20), nullable=False, comment="GS1 AI 10"),
+    sa.Column("expiry", sa.Date(), comment="GS1 AI 17"),
+    sa.Column("production_date", sa.Date(), comment="GS1 AI 11"),
+    sa.Column("target_quantity", sa.Integer()),
+    sa.Column("production_order", sa.String(64), comment="ERP production order id"),
+    sa.Column("started_at", UtcDateTime(), nullable=False),
+    sa.Column("closed_at", UtcDateTime(), comment="null while the batch is open"),
+    # At most one open batch per line, enforced by the database: two operators (or two
+    # central instances) starting a batch at once cannot both succeed.
+    sa.Index(
+        "uq_batches_open_line",
+        "site",
+        "line",
+        unique=True,
+        sqlite_where=sa.text("closed_at IS NULL"),
+        postgresql_where=sa.text("closed_at IS NULL"),
+    ),
+    # The batch open on a line at a given time: the check of every stored read.
+    sa.Index(None, "site", "line", "started_at"),
+    sa.Index(None, "lot", "gtin"),
+)
+
+event_checks = sa.Table(
+    "event_checks",
+    metadata,
+    sa.Column("id", _BigId, primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.Uuid(), nullable=False),
+    sa.Column("source", sa.String(8), nullable=False, comment="central or edge"),
+    sa.Column("check", sa.String(CHECK_NAME_LIMIT), nullable=False),
+    sa.Column("detail", sa.Text(), nullable=False),
+    sa.Column(
+        "batch_id",
+        _BigId,
+        sa.ForeignKey(batches.c.id, name="fk_event_checks_batch_id_batches"),
+        comment="open at observed_at",
+    ),
+    # Copied from the event (which never changes) so that the lot and batch views need
+    # no join back into the large events table.
+    sa.Column("site", sa.String(64), nullable=False),
+    sa.Column("line", sa.String(64), nullable=False),
+    sa.Column("station", sa.String(64), nullable=False),
+    sa.Column("observed_at", UtcDateTime(), nullable=False),
+    sa.Column("gtin", sa.String(14)),
+    sa.Column("lot", sa.String(20)),
+    sa.Column("code", sa.Text(), comment="the event's decoded text, for display"),
+    sa.UniqueConstraint("event_id", "source", "check"),
+    sa.Index(None, "batch_id", "station"),
+    sa.Index(None, "lot", "gtin"),
+)
+
+containment = sa.Table(
+    "containment",
+    metadata,
+    sa.Column("id", _BigId, primary_key=True, autoincrement=True),
+    sa.Column("parent_code", sa.String(CODE_KEY_LENGTH), nullable=False),
+    sa.Column("child_code", sa.String(CODE_KEY_LENGTH), nullable=False),
+    sa.Column("child_gtin", sa.String(14), comment="null for a child SSCC"),
+    sa.Column("child_lot", sa.String(20), comment="the child's lot, when known"),
+    sa.Column("packed_at", UtcDateTime(), nullable=False),
+    sa.Column("packed_event_id", sa.Uuid(), nullable=False),
+    sa.Column("site", sa.String(64), nullable=False),
+    sa.Column("line", sa.String(64), nullable=False),
+    sa.Column("station", sa.String(64), nullable=False),
+    sa.Column("unpacked_at", UtcDateTime(), comment="null while the child is in this parent"),
+    sa.Column("unpacked_event_id", sa.Uuid(), comment="the pack event that moved the child"),
+    sa.Index(None, "child_code", "packed_at"),
+    sa.Index(None, "parent_code", "packed_at"),
+    # Covering: the containers of a lot's items, counted, without reading the table.
+    sa.Index(None, "child_lot", "child_gtin", "parent_code", "child_code"),
+)
+
+# The lot trace reads only these two indexes (index-only scans on PostgreSQL and SQLite):
+# the first holds a lot's reads grouped by station (counts and items per station, the
+# first and last read found by a seek), the second its distinct items in (GTIN, serial) order, so the item count
+# streams without a sort and a page of items reads no more than the page.
+sa.Index(
+    "ix_events_lot_trace",
+    events.c.lot,
+    events.c.gtin,
+    events.c.kind,
+    events.c.site,
+    events.c.line,
+    events.c.station,
+    events.c.observed_at,
+    events.c.serial,
+)
+sa.Index(
+    "ix_events_lot_items",
+    events.c.lot,
+    events.c.gtin,
+    events.c.serial,
+    events.c.kind,
+    events.c.observed_at,
+)
+# No-reads carry no code, so the lot trace finds them by line and time; they are a small
+# share of the events, and a partial index keeps the cost of indexing them as small.
+sa.Index(
+    "ix_events_noread_line",
+    events.c.site,
+    events.c.line,
+    events.c.observed_at,
+    events.c.station,
+    sqlite_where=events.c.kind == "noread",
+    postgresql_where=events.c.kind == "noread",
+)
