@@ -1,11 +1,14 @@
 """The running edge agent: frames in, durable scan events out, until told to stop.
 
-The capture loop owns the source and the pipeline and never touches the network: each
-closed passage becomes an event in the outbox (one fsync) and a nudge to the publisher,
-whose own threads deliver it. A stop request (SIGINT/SIGTERM, or the caller's event) ends
-the loop between frames; the pipeline closes its open passages, the publisher gets a
-short grace period to deliver what it can, and everything still unacknowledged stays in
-the outbox for the next start. Nothing in the outbox is ever dropped on the way out.
+The capture loop owns the scanner and never touches the network. Each closed passage is
+checked against the current batch (:mod:`~linetrace.edge.checks`), taken into the decode
+margin, grouped under its SSCC at a packing or shipping station (:mod:`~linetrace.edge.pack`),
+and becomes an event in the outbox (one fsync) and a nudge to the publisher, whose own
+threads deliver it, keep the retained status fresh and apply central's watermark. A stop
+request (SIGINT/SIGTERM, or the caller's event) ends the loop between frames; the scanner
+closes its open passages, waiting pack parents go out, the publisher gets a short grace
+period to have central confirm what it can, and everything unconfirmed stays in the
+outbox for the next start. Nothing in the outbox is ever dropped on the way out.
 """
 
 from __future__ import annotations
@@ -15,31 +18,58 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from contextlib import ExitStack, closing
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
 
 from pydantic import ValidationError
 
-from linetrace.edge.config import ConfigError, EdgeConfig, default_client_id, load_config
+from linetrace.broker.events import EventKind
+from linetrace.edge.batch import CurrentBatch
+from linetrace.edge.checks import batch_checks, failed
+from linetrace.edge.config import (
+    ConfigError,
+    EdgeConfig,
+    StationRole,
+    default_client_id,
+    load_config,
+)
+from linetrace.edge.margin import DecodeMargin
+from linetrace.edge.metrics import MetricsError, MetricsServer
 from linetrace.edge.model import Passage
 from linetrace.edge.outbox import Outbox, OutboxError, OutboxFull
-from linetrace.edge.pipeline import ScanPipeline
+from linetrace.edge.pack import PackAssociator
 from linetrace.edge.publish import BrokerError, Publisher
-from linetrace.edge.sources import SourceError, open_source
+from linetrace.edge.scanner import DEFAULT_WORKERS
+from linetrace.edge.scanning import ScanStep, ScanSteps, SourcePlan
+from linetrace.edge.sources import SourceError
+from linetrace.edge.status import AgentCounters, CapacityAlarm, StatusBoard
 
 __all__ = ["FLUSH_GRACE_S", "AgentSummary", "run_agent", "serve", "stop_on_signals"]
 
 logger = logging.getLogger(__name__)
 
 # How long a stopping agent keeps delivering before it disconnects. systemd allows the
-# unit 20 s and the local supervisor 15 s; 5 s drains thousands of events on a LAN and
-# leaves the rest of that time for closing the source and the broker session.
+# unit 20 s and the local supervisor 15 s; 5 s has central confirm thousands of events on
+# a LAN and leaves the rest of that time for closing the source and the broker session.
 FLUSH_GRACE_S = 5.0
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
+
+# At start, closed passages are held in memory (never longer than this) until the broker
+# has handed over central's retained batch, so the first items are checked against it
+# too. A LAN broker connects and answers in well under a second; a broker that is down
+# delays the first events by this much, and loses nothing.
+BATCH_WAIT_S = 2.0
+# The retained batch follows the subscription's confirmation at once; without one within
+# this time there is none.
+RETAINED_SETTLE_S = 0.2
+
+# Roles at which a code seen with an SSCC is packed in it.
+_PACKING_ROLES = frozenset({StationRole.PACKING, StationRole.SHIPPING})
 
 
 @dataclass(slots=True)
@@ -52,9 +82,11 @@ class AgentSummary:
     stored: int = 0  # events written to the outbox
     lost: int = 0  # passages refused by a full outbox (each logged with its text)
     invalid: int = 0  # passages that made no valid event (each logged with the reason)
+    mismatches: int = 0  # reads that failed a batch or expiry check (published anyway)
+    packs: int = 0  # pack events among the stored
     first_seq: int | None = None
     last_seq: int | None = None
-    acknowledged: int = 0
+    acknowledged: int = 0  # events central confirmed (its watermark), deleted from the outbox
     rejected: int = 0  # broker refusals (ACL); those events stay in the outbox
     unrouted: int = 0  # broker had no subscriber; those events stay in the outbox
     left_in_outbox: int = 0
@@ -64,11 +96,11 @@ class AgentSummary:
         seqs = f"seq {self.first_seq}-{self.last_seq}" if self.first_seq is not None else "none"
         return (
             f"agent stopped ({self.stopped_by}) after {self.seconds:.1f} s: {self.frames} frames, "
-            f"{self.passages} passages, {self.stored} events stored ({seqs}), {self.lost} lost "
-            f"to a full outbox, {self.invalid} invalid, {self.acknowledged} acknowledged, "
+            f"{self.passages} passages, {self.stored} events stored ({seqs}, {self.packs} "
+            f"packs), {self.mismatches} failing batch checks, {self.lost} lost to a full "
+            f"outbox, {self.invalid} invalid, {self.acknowledged} confirmed by central, "
             f"{self.rejected} refused and {self.unrouted} unrouted by the broker, "
-            f"{self.left_in_outbox} left in the outbox "
-            "for the next start"
+            f"{self.left_in_outbox} left in the outbox for the next start"
         )
 
 
@@ -78,38 +110,48 @@ def run_agent(
     """Run until the source ends (without ``source.loop``) or ``stop_event`` is set.
 
     Raises :class:`SourceError` when the source cannot be opened, :class:`OutboxError`
-    when the outbox cannot be written and :class:`BrokerError` for unusable TLS files;
-    whatever the outbox holds stays there.
+    when the outbox cannot be written, :class:`BrokerError` for unusable TLS files and
+    :class:`MetricsError` when the metrics port cannot be opened; whatever the outbox
+    holds stays there.
     """
     started = time.monotonic()
     summary = AgentSummary()
     station = config.station.id
-    with Outbox(config.outbox.path, station, capacity=config.outbox.capacity) as outbox:
-        publisher = Publisher(
-            outbox,
-            config.mqtt,
-            client_id=config.mqtt.client_id or default_client_id(station),
-            tz=config.station.tz,
+    with ExitStack() as stack:
+        outbox = stack.enter_context(
+            Outbox(config.outbox.path, station, capacity=config.outbox.capacity)
         )
+        scanner = _scanner_for(config)
+        recorder = _Recorder(config, outbox, summary)
+        board = StatusBoard(
+            outbox,
+            recorder.alarm,
+            recorder.margin,
+            recorder.counters,
+            recorder.batch,
+            scanner.figures,
+        )
+        publisher = _publisher_for(config, outbox, board, recorder.batch)
+        board.publisher = lambda: publisher.stats
+        recorder.publisher = publisher
+        if config.metrics.port is not None:
+            endpoint = MetricsServer(
+                station, board.snapshot, port=config.metrics.port, bind=config.metrics.bind
+            )
+            stack.enter_context(endpoint)
         publisher.start()
         try:
-            _capture(config, stop_event, _Storing(outbox, publisher, summary))
+            with closing(scanner.steps(stop_event)) as steps:
+                for step in steps:
+                    recorder.record(step)
+            recorder.flush_held()  # a source shorter than the wait for the batch
         except BaseException:
             summary.stopped_by = "error"
+            _store_held_on_failure(recorder)
             raise
         finally:
-            if not publisher.wait_drained(flush_grace_s):
-                logger.warning(
-                    "%d events not acknowledged within %.1f s; they stay in %s",
-                    outbox.depth(),
-                    flush_grace_s,
-                    outbox.path,
-                )
-            publisher.stop()
-            stats = publisher.stats
-            summary.acknowledged = stats.acknowledged
-            summary.rejected, summary.unrouted = stats.rejected, stats.unrouted
-            summary.left_in_outbox = outbox.depth()
+            _finish(publisher, outbox, summary, flush_grace_s)
+            summary.frames = scanner.figures().frames
             summary.seconds = time.monotonic() - started
             if stop_event.is_set() and summary.stopped_by != "error":
                 summary.stopped_by = "stop request"
@@ -117,17 +159,134 @@ def run_agent(
     return summary
 
 
-class _Storing:
-    """Turns passages into stored events and tells the publisher; counts what happened."""
+def _scanner_for(config: EdgeConfig) -> ScanSteps:
+    source = config.source
+    return ScanSteps(
+        config.pipeline,
+        SourcePlan(source.spec, source.realtime, source.loop, config.station.tz),
+        workers=DEFAULT_WORKERS if config.scanner.workers is None else config.scanner.workers,
+        capture=config.capture,
+    )
 
-    def __init__(self, outbox: Outbox, publisher: Publisher, summary: AgentSummary) -> None:
+
+def _publisher_for(
+    config: EdgeConfig, outbox: Outbox, board: StatusBoard, batch: CurrentBatch
+) -> Publisher:
+    return Publisher(
+        outbox,
+        config.mqtt,
+        client_id=config.mqtt.client_id or default_client_id(config.station.id),
+        tz=config.station.tz,
+        resend_timeout_s=config.delivery.resend_timeout_s,
+        status=board.metrics,
+        status_interval_s=config.status.interval_s,
+        on_batch=batch.apply,
+    )
+
+
+def _store_held_on_failure(recorder: _Recorder) -> None:
+    """Store what was held at start before the failure ends the run, where that works."""
+    try:
+        recorder.flush_held()
+    except OutboxError as exc:
+        logger.error("passages held at start not stored: %s", exc)
+
+
+def _finish(publisher: Publisher, outbox: Outbox, summary: AgentSummary, grace_s: float) -> None:
+    """Give central ``grace_s`` to confirm what is stored, then stop the publisher."""
+    if not publisher.wait_drained(grace_s):
+        logger.warning(
+            "%d events not confirmed by central within %.1f s; they stay in %s",
+            outbox.depth(),
+            grace_s,
+            outbox.path,
+        )
+    publisher.stop()
+    stats = publisher.stats
+    summary.acknowledged = stats.covered
+    summary.rejected, summary.unrouted = stats.rejected, stats.unrouted
+    summary.left_in_outbox = outbox.depth()
+
+
+class _Recorder:
+    """Turns passages into stored events: checks, margin, packing; counts what happened."""
+
+    def __init__(self, config: EdgeConfig, outbox: Outbox, summary: AgentSummary) -> None:
         self._outbox = outbox
-        self._publisher = publisher
         self.summary = summary
+        self.counters = AgentCounters()
+        self.batch = CurrentBatch()
+        self.margin = DecodeMargin()
+        self.alarm = CapacityAlarm(outbox, config.outbox.alarm_at)
+        self.publisher: Publisher | None = None
+        self._packer = (
+            PackAssociator(config.pack) if config.station.role in _PACKING_ROLES else None
+        )
+        self._started = time.monotonic()
+        self._held: list[ScanStep] | None = []  # None once the batch is known
 
-    def store(self, passages: Iterable[Passage]) -> None:
-        for passage in passages:
+    def record(self, step: ScanStep) -> None:
+        """Store what ``step`` closed (held back at start until the batch is known)."""
+        if self._held is None:
+            self._record(step)
+            return
+        self._held.append(step)
+        if self._batch_known():
+            self.flush_held()
+
+    def flush_held(self) -> None:
+        """Store the steps held at start; nothing is held after this."""
+        held, self._held = self._held or [], None
+        for step in held:
+            self._record(step)
+
+    def _batch_known(self) -> bool:
+        now = time.monotonic()
+        subscribed_at = self.publisher.subscribed_at if self.publisher is not None else None
+        return (
+            self.batch.heard
+            or (subscribed_at is not None and now - subscribed_at >= RETAINED_SETTLE_S)
+            or now - self._started >= BATCH_WAIT_S
+        )
+
+    def _record(self, step: ScanStep) -> None:
+        for passage in step.passages:
             self.summary.passages += 1
+            self._store_all(self._pack(self._checked(passage)))
+        if self._packer is not None:
+            due = self._packer.finish() if step.end_of_pass else self._packer.release_due(step.now)
+            self._store_all(due)
+            stats = self._packer.stats
+            self.counters.packs = stats.packs
+            self.counters.pack_children = stats.children
+            self.counters.pack_late_children = stats.late_children
+
+    def _checked(self, passage: Passage) -> Passage:
+        """The passage with its batch checks; a failure raises the alarm, not a refusal."""
+        if passage.kind is not EventKind.READ:
+            return passage
+        self.margin.add(passage)
+        results = batch_checks(passage.gs1, self.batch.announcement, passage.first_seen.date())
+        if not results:
+            return passage
+        problems = failed(results)
+        if problems:
+            self.counters.mismatches += 1
+            self.summary.mismatches += 1
+            logger.warning(
+                "MISMATCH %s %r seen at %s: %s",
+                passage.symbology,
+                passage.text,
+                passage.first_seen.isoformat(timespec="milliseconds"),
+                "; ".join(problems),
+            )
+        return replace(passage, checks={**passage.checks, **results})
+
+    def _pack(self, passage: Passage) -> list[Passage]:
+        return [passage] if self._packer is None else self._packer.add(passage)
+
+    def _store_all(self, passages: Iterable[Passage]) -> None:
+        for passage in passages:
             self._store_one(passage)
 
     def _store_one(self, passage: Passage) -> None:
@@ -135,6 +294,7 @@ class _Storing:
             event = self._outbox.append(passage)
         except OutboxFull as exc:
             self.summary.lost += 1
+            self.counters.lost += 1
             logger.error(
                 "LOST %s %r seen at %s: %s",
                 passage.kind,
@@ -145,36 +305,18 @@ class _Storing:
             return
         except ValidationError as exc:
             self.summary.invalid += 1
+            self.counters.invalid += 1
             logger.error("passage %r makes no valid event, not stored: %s", passage.text, exc)
             return
         self.summary.stored += 1
+        self.counters.stored += 1
+        self.summary.packs += event.kind is EventKind.PACK
         if self.summary.first_seq is None:
             self.summary.first_seq = event.seq
         self.summary.last_seq = event.seq
-        self._publisher.nudge()
-
-
-def _capture(config: EdgeConfig, stop_event: threading.Event, storing: _Storing) -> None:
-    """Feed frames through a pipeline into the outbox, one pass of the source at a time."""
-    while not stop_event.is_set():
-        # A fresh pipeline per pass: a replayed file's media time starts again at zero,
-        # which a tracker that carried over would read as time running backwards.
-        pipeline = ScanPipeline(config.pipeline)
-        with open_source(
-            config.source.spec, realtime=config.source.realtime, utc_offset=config.station.tz
-        ) as source:
-            logger.info("capturing from %s", source.description)
-            for frame in source:
-                storing.store(pipeline.feed(frame))
-                if stop_event.is_set():
-                    break
-        storing.store(pipeline.finish())
-        storing.summary.frames += pipeline.stats.frames
-        if not config.source.loop:
-            return
-        if pipeline.stats.frames == 0:
-            raise SourceError(f"{source.description} gave no frames; not looping over nothing")
-        logger.info("%s ended; playing it again (source.loop)", source.description)
+        self.alarm.check()
+        if self.publisher is not None:
+            self.publisher.nudge()
 
 
 def stop_on_signals(stop_event: threading.Event) -> Callable[[], None]:
@@ -213,7 +355,7 @@ def serve(config_path: Path | None) -> int:
     restore = stop_on_signals(stop_event)
     try:
         summary = run_agent(config, stop_event)
-    except (SourceError, OutboxError, BrokerError) as exc:
+    except (SourceError, OutboxError, BrokerError, MetricsError) as exc:
         logger.error("agent stopped: %s", exc)
         return EXIT_FAILED
     finally:

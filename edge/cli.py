@@ -85,6 +85,13 @@ def add_scan(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         action="store_true",
         help="play a file at its own frame rate, as a camera would deliver it",
     )
+    scan.add_argument(
+        "--workers",
+        type=_worker_count,
+        metavar="N",
+        help="decode worker processes (default: one per core but one; 0 decodes in the "
+        "scanning process itself)",
+    )
     scan.set_defaults(handler=_run_scan)
 
 
@@ -94,10 +101,12 @@ def add_run(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "run",
         help="run the station: capture, decode, store and publish scan events",
         description="Run the edge agent until SIGINT or SIGTERM: frames from the source "
-        "become scan events in the durable outbox, published to the broker with QoS 1. "
-        "On stop, whatever the broker has not acknowledged stays in the outbox for the next "
-        "start. Exit status: 0 stopped cleanly, 1 a failure (or events lost to a full "
-        "outbox), 2 an invalid config.",
+        "become scan events (checked against the batch central announces) in the durable "
+        "outbox, published to the broker with QoS 1 and kept until central's watermark "
+        "confirms them; a retained status message (and, with metrics.port, a Prometheus "
+        "endpoint) reports the station's figures. On stop, whatever central has not "
+        "confirmed stays in the outbox for the next start. Exit status: 0 stopped cleanly, "
+        "1 a failure (or events lost to a full outbox), 2 an invalid config.",
     )
     _add_config_option(run)
     run.set_defaults(handler=_run_agent)
@@ -107,11 +116,13 @@ def add_check(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     """``edge check --config F``: each precondition of ``edge run``, ok or FAILED."""
     check = verbs.add_parser(
         "check",
-        help="check the config, the source, the outbox and the broker login",
+        help="check the config, source, outbox, broker login, central's state and metrics port",
         description="Check what `edge run` needs, printing each check as ok or FAILED with "
         "the reason: the config is valid, the source opens and gives a frame, the outbox "
-        "file opens, the broker is reachable and accepts the credentials. Exit status: 0 "
-        "all ok, 1 any failure.",
+        "file opens and is below its alarm level, the broker is reachable and accepts the "
+        "credentials, central's retained watermark fits the outbox (and which batch it "
+        "announces), and the metrics port (if set) is free. Exit status: 0 all ok, 1 any "
+        "failure.",
     )
     _add_config_option(check)
     check.set_defaults(handler=_run_check)
@@ -158,6 +169,16 @@ def _comma_list(text: str) -> list[str]:
     if not names:
         raise argparse.ArgumentTypeError("name at least one format")
     return names
+
+
+def _worker_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is negative")
+    return value
 
 
 def _non_negative_seconds(text: str) -> float:

@@ -33,18 +33,24 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from linetrace.broker.topics import StationId
+from linetrace.edge.capture import CaptureConfig
 from linetrace.edge.clock import parse_utc_offset
+from linetrace.edge.pack import PackConfig
 from linetrace.edge.pipeline import PipelineConfig
 
 __all__ = [
     "ENV_PREFIX",
     "ConfigError",
+    "DeliveryConfig",
     "EdgeConfig",
+    "MetricsConfig",
     "MqttConfig",
     "OutboxConfig",
+    "ScannerConfig",
     "SourceConfig",
     "StationConfig",
     "StationRole",
+    "StatusConfig",
     "default_client_id",
     "load_config",
 ]
@@ -144,6 +150,18 @@ class SourceConfig(_Section):
     )
 
 
+class ScannerConfig(_Section):
+    """How many processes decode."""
+
+    workers: int | None = Field(
+        default=None,
+        ge=0,
+        le=64,
+        description="Decode worker processes; default one per core but one (capture's). "
+        "0 decodes in the scanner's own thread (a one-core box).",
+    )
+
+
 class MqttConfig(_Section):
     """How to reach the broker."""
 
@@ -202,6 +220,64 @@ class OutboxConfig(_Section):
         description="Most events the outbox holds; past it new events are refused and counted "
         "as lost, so size it for the longest outage to ride out.",
     )
+    # At 80 % of the default capacity about 1.4 hours of line output still fit: time for
+    # someone to bring the broker or central back before events are lost.
+    alarm_at: float = Field(
+        default=0.8,
+        gt=0.0,
+        le=1.0,
+        description="Share of the capacity at which the outbox raises its alarm (a "
+        "warning in the log, a flag in the status message and a metric).",
+    )
+
+
+class DeliveryConfig(_Section):
+    """When events central has not confirmed are sent again."""
+
+    # Central confirms within about a second and a restarting central within seconds
+    # more, so a healthy line never resends; an event a broker lost (restarted empty,
+    # dropped a full queue) still reaches central within half a minute.
+    resend_timeout_s: float = Field(
+        default=30.0,
+        ge=1.0,
+        le=3600.0,
+        description="Seconds an event the broker took may stay uncovered by central's "
+        "ack watermark before it is sent again (same event_id; central drops duplicates).",
+    )
+
+
+class StatusConfig(_Section):
+    """The retained status message on the station's status topic."""
+
+    # Five seconds shows a stalled camera or a growing outbox on a dashboard within a few
+    # seconds, and is 0.2 small messages per second per station: nothing to a broker.
+    interval_s: float = Field(
+        default=5.0,
+        ge=1.0,
+        le=300.0,
+        description="Seconds between status messages (figures: fps, read rate, outbox, "
+        "watermark, decode margin, ...); the broker keeps the latest.",
+    )
+
+
+class MetricsConfig(_Section):
+    """The Prometheus endpoint (off unless a port is set)."""
+
+    # Off by default: every figure reaches central in the status message anyway, a box
+    # often runs one agent per camera (a fixed default port would collide on the second),
+    # and opening a port is a decision for whoever runs the box.
+    port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="TCP port of the Prometheus metrics endpoint (/metrics), e.g. 9108; "
+        "unset: no endpoint.",
+    )
+    bind: str = Field(
+        default="127.0.0.1",
+        description="Address the endpoint listens on: 127.0.0.1 for a scraper on the same "
+        "box; 0.0.0.0 (all interfaces) only on a trusted network.",
+    )
 
 
 class EdgeConfig(BaseSettings):
@@ -220,9 +296,31 @@ class EdgeConfig(BaseSettings):
         default_factory=PipelineConfig,
         description="Decoding and tracking: how frames become item passages.",
     )
+    capture: CaptureConfig = Field(
+        default_factory=CaptureConfig,
+        description="The capture process: its frame ring and how a failing source is retried.",
+    )
+    scanner: ScannerConfig = Field(
+        default_factory=ScannerConfig, description="The decode worker processes."
+    )
     mqtt: MqttConfig = Field(default_factory=MqttConfig, description="The broker connection.")
     outbox: OutboxConfig = Field(
         default_factory=OutboxConfig, description="The durable event store."
+    )
+    delivery: DeliveryConfig = Field(
+        default_factory=DeliveryConfig,
+        description="Resending what central has not confirmed.",
+    )
+    status: StatusConfig = Field(
+        default_factory=StatusConfig, description="The retained status message."
+    )
+    metrics: MetricsConfig = Field(
+        default_factory=MetricsConfig, description="The Prometheus metrics endpoint."
+    )
+    pack: PackConfig = Field(
+        default_factory=PackConfig,
+        description="Packing and shipping stations: how codes seen with an SSCC become its "
+        "children in a pack event.",
     )
 
     @model_validator(mode="after")

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_FORMATS",
     "FORMATS",
+    "LINEAR_FORMATS",
     "Backend",
     "Decoder",
     "DecoderError",
@@ -86,6 +87,26 @@ DEFAULT_FORMATS: tuple[str, ...] = (
     "ITF14",
     "DataBar",
     "DataBarExp",
+)
+
+# The formats read along scan lines: a single frame's read of one of these can be a misread
+# whose check digit happens to fit, so a passage needs a second agreeing frame; and a turned
+# label defeats them unless it is turned upright first (see locate.rectify).
+LINEAR_FORMATS = frozenset(
+    {
+        "Code128",
+        "Code39",
+        "Code93",
+        "Codabar",
+        "EAN13",
+        "EAN8",
+        "UPCA",
+        "UPCE",
+        "ITF",
+        "ITF14",
+        "DataBar",
+        "DataBarExp",
+    }
 )
 
 LIBZBAR_HINT = "install the zbar library (Debian/Ubuntu: apt-get install libzbar0)"

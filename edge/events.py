@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
 
 import uuid6
@@ -32,4 +33,9 @@ def make_event(passage: Passage, station: StationId, seq: int) -> ScanEvent:
         gs1=passage.gs1,
         checks=passage.checks,
         frames=passage.frames,
+        snapshot=(
+            base64.b64encode(passage.snapshot).decode("ascii")
+            if passage.snapshot is not None
+            else None
+        ),
     )

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from linetrace.broker.events import CheckResult, EventKind
+from linetrace.broker.events import CheckResult, ChildRead, EventKind
 
 if TYPE_CHECKING:
     import numpy as np
@@ -45,3 +45,10 @@ class Passage:
     text: str | None = None
     gs1: dict[str, str] | None = None
     checks: dict[str, CheckResult] = field(default_factory=dict)
+    snapshot: bytes | None = None  # noread only: JPEG of the symbol that never decoded
+    # Optional context, set by the stage that knows it (None where nobody does).
+    children: tuple[ChildRead, ...] | None = None  # pack: the codes seen with this parent
+    first_frame: int | None = None  # index of the first frame that read the code
+    first_frame_in_view: int | None = None  # first frame a locator found the symbol in
+    ec_used: float | None = None  # share of error correction the worst read used, 0..1
+    region: tuple[float, float, float, float] | None = None  # x0, y0, x1, y1 swept, pixels

@@ -7,13 +7,14 @@ leave the outbox once they are confirmed, and the sequence must not restart when
 runs empty.
 
 Durability (fsync) policy: the file is in WAL mode with ``synchronous=FULL``, so every
-commit waits for the write-ahead log to reach the disk. Until the broker (later: central)
-has confirmed it, the outbox holds the only copy of an event, and an event that a power cut
+commit waits for the write-ahead log to reach the disk. Until central's watermark covers
+it, the outbox holds the only copy of an event, and an event that a power cut
 could take back would break the gapless ``seq`` that central uses to prove completeness.
 The cost is one fsync per append: about 0.1-2 ms on an SSD, up to tens of milliseconds on
 an SD card, which bounds appends to a few hundred per second on slow storage. That is far
 above line speed (tens of items per second), and appends happen off the capture path's
-critical timing. Deletions pay the same fsync but are batched by the publisher.
+critical timing. Deletions pay the same fsync, once per watermark from central (one range
+delete however many events it covers).
 
 One :class:`Outbox` object owns a file: it counts its depth in memory, and a second writer
 on the same file would make that count wrong (never the events or the sequence, which the
@@ -46,6 +47,10 @@ LAYOUT_VERSION = 1
 # How long a statement waits for a lock held by another connection (a checkpoint, or an
 # operator's read-only look at the file) before failing: 5 s covers a slow SD card.
 BUSY_TIMEOUT_S = 5.0
+# SQLite's default limit on host parameters in one statement is 999 (older builds) or
+# 32 766; fetching by seq in chunks of 500 stays under either.
+_FETCH_CHUNK = 500
+_NO_LIMIT = 2**63 - 1  # SQLite's largest integer: "no upper bound" for a seq range
 
 _SCHEMA = (
     """CREATE TABLE sequence (
@@ -118,7 +123,7 @@ class Outbox:
                     f"outbox {self.path} holds {self._depth} events (capacity {self.capacity})"
                 )
             seq = self._read_last_seq() + 1
-            event = make_event(passage, self.station, seq)
+            event = _event(passage, self.station, seq)
             self._db.execute(
                 "INSERT INTO events (station, seq, event_id, created_at, payload) "
                 "VALUES (?, ?, ?, ?, ?)",
@@ -132,15 +137,34 @@ class Outbox:
             self._depth += 1
         return event
 
-    def pending(self, limit: int, *, after: int = 0) -> list[tuple[int, bytes]]:
-        """Up to ``limit`` stored events with ``seq > after``, oldest first, as wire bytes."""
+    def pending(
+        self, limit: int, *, after: int = 0, through: int | None = None
+    ) -> list[tuple[int, bytes]]:
+        """Up to ``limit`` stored events with ``after < seq <= through``, oldest first."""
+        upper = through if through is not None else _NO_LIMIT
         with self._lock, self._reading():
             rows = self._db.execute(
-                "SELECT seq, payload FROM events WHERE station = ? AND seq > ? "
+                "SELECT seq, payload FROM events WHERE station = ? AND seq > ? AND seq <= ? "
                 "ORDER BY seq LIMIT ?",
-                (str(self.station), after, limit),
+                (str(self.station), after, upper, limit),
             ).fetchall()
         return [(int(seq), bytes(payload)) for seq, payload in rows]
+
+    def fetch(self, seqs: Iterable[int]) -> list[tuple[int, bytes]]:
+        """The stored events among ``seqs``, oldest first; the ones gone are left out."""
+        wanted = sorted(set(seqs))
+        found: list[tuple[int, bytes]] = []
+        with self._lock, self._reading():
+            for start in range(0, len(wanted), _FETCH_CHUNK):
+                chunk = wanted[start : start + _FETCH_CHUNK]
+                marks = ", ".join("?" * len(chunk))
+                rows = self._db.execute(
+                    f"SELECT seq, payload FROM events WHERE station = ? AND seq IN ({marks}) "
+                    "ORDER BY seq",
+                    (str(self.station), *chunk),
+                ).fetchall()
+                found += [(int(seq), bytes(payload)) for seq, payload in rows]
+        return found
 
     def remove(self, seqs: Iterable[int]) -> int:
         """Delete confirmed events; returns how many were still here (repeats are harmless)."""
@@ -154,10 +178,27 @@ class Outbox:
             self._depth -= removed
         return removed
 
+    def remove_through(self, seq: int) -> int:
+        """Delete every event up to ``seq`` (central covers them); returns how many went."""
+        with self._lock, self._write():
+            before = self._db.total_changes
+            self._db.execute(
+                "DELETE FROM events WHERE station = ? AND seq <= ?", (str(self.station), seq)
+            )
+            removed = self._db.total_changes - before
+            self._depth -= removed
+        return removed
+
     def depth(self) -> int:
         """How many events wait for confirmation."""
         with self._lock:
             return self._depth
+
+    @property
+    def fill(self) -> float | None:
+        """Depth as a share of the capacity; None without a capacity."""
+        with self._lock:
+            return None if not self.capacity else self._depth / self.capacity
 
     @property
     def oldest_age(self) -> float | None:
@@ -249,6 +290,15 @@ class Outbox:
             "SELECT last_seq FROM sequence WHERE station = ?", (str(self.station),)
         ).fetchone()
         return 0 if row is None else int(row[0])
+
+
+def _event(passage: Passage, station: StationId, seq: int) -> ScanEvent:
+    """The event of ``passage``, with a pack parent's children (validated like the rest)."""
+    event = make_event(passage, station, seq)
+    if passage.children is None:
+        return event
+    children = [child.model_dump() for child in passage.children]
+    return ScanEvent.model_validate({**event.model_dump(), "children": children})
 
 
 def _connect(path: Path) -> sqlite3.Connection:

@@ -1,17 +1,22 @@
-"""The scan pipeline: frames in, closed item passages out (decode -> track -> interpret).
+"""The scan pipeline: frames in, closed item passages out (read -> track -> interpret).
 
-Decoding is the only costly step and a pure function of the image, so the pipeline is
-split at that seam: :meth:`ScanPipeline.feed` decodes and then calls
-:meth:`ScanPipeline.observe`, and an agent that decodes in worker processes calls
-``observe`` itself, in frame order, with the symbols the workers found.
+Reading a frame (locating its symbols and decoding them, :mod:`linetrace.edge.reader`) is
+the only costly step and a pure function of the frame and the hints it gets, so the
+pipeline is split at that seam: :meth:`ScanPipeline.feed` reads and then calls
+:meth:`ScanPipeline.observe_reading`, and a scanner that reads in worker processes calls
+``observe_reading`` itself, in frame order, with what the workers read.
 
 Reads that fail a GS1 check (a wrong check digit, an impossible date, data that claims
 to be GS1 and is not) are never good reads: the passage is tracked like any other, so a
 bad label seen in twenty frames is one rejection, and when it closes it is logged with
 the reasons, counted in :attr:`ScanStats.rejected` and kept out of the passages
 returned. A passage the tracker marks as outvoted (a different code read more often at
-the same spot) is a misread and is dropped the same way, counted in ``misreads``.
-Interpretation runs once per passage, at close, not once per frame.
+the same spot) is a misread and is dropped the same way, counted in ``misreads``; so is a
+linear code decoded in fewer than ``linear_confirmations`` frames, counted in
+``unconfirmed``. Interpretation runs once per passage, at close, not once per frame.
+
+A located symbol whose region closes without ever decoding becomes a ``noread`` passage
+carrying a JPEG snapshot of it (:mod:`linetrace.edge.regions` says when a region counts).
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
@@ -27,6 +34,7 @@ from linetrace.broker.events import EventKind
 from linetrace.edge.decode import (
     DEFAULT_FORMATS,
     FORMATS,
+    LINEAR_FORMATS,
     Backend,
     Decoder,
     Symbol,
@@ -35,7 +43,11 @@ from linetrace.edge.decode import (
     check_formats,
 )
 from linetrace.edge.gs1 import interpret
+from linetrace.edge.locate import DEFAULT_DENSITY
 from linetrace.edge.model import Frame, Passage
+from linetrace.edge.reader import FrameReader, Hint, Reading
+from linetrace.edge.regions import RegionTrack, RegionTracker
+from linetrace.edge.snapshot import encode_snapshot
 from linetrace.edge.track import PassageTracker, Track
 
 __all__ = ["PipelineConfig", "ScanPipeline", "ScanStats", "build_decoder"]
@@ -46,6 +58,10 @@ logger = logging.getLogger(__name__)
 # 0.1-0.3 s) and shorter than the gap between two items on a line running 2-4 items/s,
 # so a flicker does not split one item and two items with the same code stay apart.
 DEFAULT_WINDOW_S = 0.5
+# One frame's read of a linear code can be a misread whose check digit fits by chance (one
+# time in ten for EAN-13); two frames agreeing make that vanishingly rare, and every label
+# on a belt is in view for many more frames than two.
+DEFAULT_LINEAR_CONFIRMATIONS = 2
 
 
 class PipelineConfig(BaseModel):
@@ -84,8 +100,64 @@ class PipelineConfig(BaseModel):
     try_downscale: bool = Field(
         default=True,
         description="zxing: also scan downscaled copies, which finds large codes in big "
-        "frames faster.",
+        "frames faster (whole-frame decoding only).",
     )
+    locate: bool = Field(
+        default=True,
+        description="Find code-like regions first and decode each one cut out (linear codes "
+        "turned upright); needed for no-reads. Off: decode the whole frame, as a plain "
+        "decoder loop does.",
+    )
+    enhance: bool = Field(
+        default=True,
+        description="Try a located region that did not decode once more, magnified and "
+        "sharpened: reads thin, blurred modules at the cost of a second try on failures.",
+    )
+    track_reads: bool = Field(
+        default=True,
+        description="Do not decode again a label already read in its passage (a linear one "
+        "once confirmed): follow it along the belt and only look for new ones.",
+    )
+    skip_still: bool = Field(
+        default=True,
+        description="Skip decoding frames that have not changed since the last decoded one "
+        "(a stopped line); their reads carry over.",
+    )
+    linear_confirmations: int = Field(
+        default=DEFAULT_LINEAR_CONFIRMATIONS,
+        ge=1,
+        le=10,
+        description="Frames that must agree on a linear code (GS1-128, EAN-13, Code 128, "
+        "...) before its passage counts; a passage read in fewer is dropped as unconfirmed.",
+    )
+    roi: tuple[int, int, int, int] | None = Field(
+        default=None,
+        description="Region of interest in frame pixels as [x, y, width, height]: only this "
+        "part of each frame is searched. Default: the whole frame.",
+    )
+    scale: float = Field(
+        default=1.0,
+        gt=0.0,
+        le=4.0,
+        description="Resize factor applied before locating and decoding: below 1 for large "
+        "frames with large codes (faster), above 1 for codes with modules under ~1.5 px.",
+    )
+    locator_density: int = Field(
+        default=DEFAULT_DENSITY,
+        ge=1,
+        le=254,
+        description="Edge density (0-255) above which an area counts as code-like to the "
+        "locator; lower finds fainter codes and more clutter.",
+    )
+
+    @field_validator("roi")
+    @classmethod
+    def _roi_positive(
+        cls, roi: tuple[int, int, int, int] | None
+    ) -> tuple[int, int, int, int] | None:
+        if roi is not None and (roi[0] < 0 or roi[1] < 0 or roi[2] < 1 or roi[3] < 1):
+            raise ValueError("roi is [x, y, width, height] with x, y >= 0 and a size >= 1")
+        return roi
 
     @field_validator("formats")
     @classmethod
@@ -132,13 +204,15 @@ class ScanStats:
     """Running counters of one pipeline; ``as_dict`` is what status and ``--stats`` show."""
 
     frames: int = 0
-    symbols: int = 0  # decoded symbols, summed over frames
+    symbols: int = 0  # decoded symbols, summed over frames (carried ones not counted)
     reads: int = 0  # read passages handed out
-    # No-read passages. A decoder alone never sees a symbol it cannot read; this counts
-    # once a symbol locator reports located-but-undecoded symbols.
-    noreads: int = 0
+    noreads: int = 0  # symbols located during a passage and never decoded
     rejected: int = 0  # passages dropped because a GS1 check failed
     misreads: int = 0  # passages dropped as misreads of a code read more often in place
+    unconfirmed: int = 0  # linear-code passages decoded in too few frames to count
+    carried: int = 0  # regions not decoded because their label was read already
+    still: int = 0  # frames not read because nothing had changed
+    attempts: int = 0  # decoder calls
     decode_seconds: float = 0.0
 
     @property
@@ -153,43 +227,102 @@ class ScanStats:
 
 
 class ScanPipeline:
-    """Decode, track and interpret one camera's frames, in capture order."""
+    """Read, track and interpret one camera's frames, in capture order.
+
+    :meth:`feed` reads a frame itself; a scanner that reads in worker processes asks
+    :meth:`hints` for the labels already read, has the frame read elsewhere, and hands the
+    :class:`~linetrace.edge.reader.Reading` to :meth:`observe_reading`, in frame order.
+    """
 
     def __init__(self, config: PipelineConfig, decoder: Decoder | None = None) -> None:
+        """``decoder``, when given, decodes whole frames instead of the config's reader."""
         self.config = config
-        self._decoder = decoder if decoder is not None else build_decoder(config)
+        self._decoder = decoder
+        self._reader = FrameReader(config) if decoder is None else None
         self._tracker = PassageTracker(config.window_s, serialised=_serialised)
+        self._regions = RegionTracker(config.window_s, config.linear_confirmations)
         self._stats = ScanStats()
+        self._in_view: list[Symbol] = []  # the symbols of the last frame read
 
     @property
     def stats(self) -> ScanStats:
         return self._stats
 
-    def feed(self, frame: Frame) -> list[Passage]:
-        """Decode ``frame``; return the passages it closed."""
-        started = time.perf_counter()
-        symbols = self._decoder.decode(frame.image)
-        self._stats.decode_seconds += time.perf_counter() - started
-        return self.observe(frame, symbols)
+    def hints(self, mono: float) -> list[Hint]:
+        """The labels already read, where they should be at ``mono`` (none if not tracked)."""
+        if not self.config.track_reads or not self.config.locate:
+            return []
+        self._regions.belt = self._tracker.belt
+        return self._regions.hints(mono)
 
-    def observe(self, frame: Frame, symbols: list[Symbol]) -> list[Passage]:
-        """Track ``symbols``, already decoded from ``frame``; return the passages closed."""
+    def feed(self, frame: Frame) -> list[Passage]:
+        """Read ``frame``; return the passages it closed."""
+        if self._reader is None:
+            assert self._decoder is not None
+            started = time.perf_counter()
+            symbols = self._decoder.decode(frame.image)
+            reading = Reading(loose=tuple(symbols), seconds=time.perf_counter() - started)
+        else:
+            reading = self._reader.read(frame.image, self.hints(frame.mono))
+        return self.observe_reading(frame, reading)
+
+    def observe(self, frame: Frame, symbols: Sequence[Symbol]) -> list[Passage]:
+        """Track ``symbols``, already decoded from the whole of ``frame``; return the
+        passages closed."""
+        return self.observe_reading(frame, Reading(loose=tuple(symbols)))
+
+    def observe_reading(self, frame: Frame, reading: Reading) -> list[Passage]:
+        """Track what was read in ``frame``; return the passages it closed, oldest first."""
+        stats = self._stats
+        stats.frames += 1
+        stats.decode_seconds += reading.seconds
+        stats.attempts += reading.attempts
+        decoded = reading.symbols
+        stats.symbols += len(decoded)
+        stats.carried += sum(1 for s in reading.sightings if s.carried is not None)
+        self._regions.belt = self._tracker.belt
+        carried, regions = self._regions.observe(
+            frame.index, frame.mono, frame.wall, reading.sightings, frame.image
+        )
+        tracks = self._tracker.observe(frame.index, frame.mono, frame.wall, decoded, carried)
+        self._in_view = decoded + carried
+        return self._passages(tracks, regions)
+
+    def observe_still(self, index: int, mono: float, wall: datetime) -> list[Passage]:
+        """A frame that did not change since the last one read: what was in view still is.
+
+        Nothing is decoded or counted as decoded, so a still line confirms nothing.
+        """
         self._stats.frames += 1
-        self._stats.symbols += len(symbols)
-        closed = self._tracker.observe(frame.index, frame.mono, frame.wall, symbols)
-        return self._passages(closed)
+        self._stats.still += 1
+        regions = self._regions.observe_still(index, mono, wall)
+        tracks = self._tracker.observe(index, mono, wall, (), self._in_view)
+        return self._passages(tracks, regions)
 
     def finish(self) -> list[Passage]:
         """Close every open passage at the end of the stream."""
-        return self._passages(self._tracker.finish())
+        return self._passages(self._tracker.finish(), self._regions.finish())
 
-    def _passages(self, tracks: list[Track]) -> list[Passage]:
-        passages = []
-        for track in tracks:
-            passage = self._passage(track)
-            if passage is not None:
-                passages.append(passage)
-        return passages
+    def _passages(self, tracks: list[Track], regions: list[RegionTrack]) -> list[Passage]:
+        passages = [p for p in map(self._passage, tracks) if p is not None]
+        passages += [self._noread(region) for region in regions if region.is_noread]
+        return sorted(passages, key=lambda passage: passage.first_seen)
+
+    def _noread(self, region: RegionTrack) -> Passage:
+        self._stats.noreads += 1
+        snapshot = encode_snapshot(region.snapshot) if region.snapshot is not None else None
+        logger.info(
+            "no-read: a symbol seen in %d frames from %s never decoded",
+            region.frames,
+            region.first_seen.isoformat(timespec="milliseconds"),
+        )
+        return Passage(
+            kind=EventKind.NOREAD,
+            first_seen=region.first_seen,
+            last_seen=region.last_seen,
+            frames=region.frames,
+            snapshot=snapshot,
+        )
 
     def _passage(self, track: Track) -> Passage | None:
         symbol = track.symbol
@@ -201,6 +334,17 @@ class ScanPipeline:
                 symbol.text,
                 track.frames,
                 ", ".join(f"{r.symbol.text!r} ({r.frames} frames)" for r in track.rivals),
+            )
+            return None
+        needed = self.config.linear_confirmations
+        if symbol.symbology in LINEAR_FORMATS and track.decodes < needed:
+            self._stats.unconfirmed += 1
+            logger.info(
+                "dropped %s %r as unconfirmed: decoded in %d frame(s), %d needed",
+                symbol.symbology,
+                symbol.text,
+                track.decodes,
+                needed,
             )
             return None
         meaning = interpret(symbol.symbology_id, symbol.text, symbology=symbol.symbology)
@@ -215,6 +359,7 @@ class ScanPipeline:
             )
             return None
         self._stats.reads += 1
+        located = self._regions.first_located.get(symbol.key)
         return Passage(
             kind=EventKind.READ,
             first_seen=track.first_seen,
@@ -225,4 +370,6 @@ class ScanPipeline:
             text=symbol.text,
             gs1=meaning.gs1,
             checks=dict(meaning.checks),
+            first_frame=track.first_index,
+            first_frame_in_view=min(located, track.first_index) if located is not None else None,
         )

@@ -1,5 +1,7 @@
-"""``linetrace edge scan``: run the pipeline over a file, folder or camera, offline.
+"""``linetrace edge scan``: run the station's scanner over a file, folder or camera, offline.
 
+The scan uses the same :class:`~linetrace.edge.scanner.Scanner` as the agent (capture
+process, decode workers, tracking), so an offline scan behaves exactly as the line would.
 Passages are printed as they close (one JSON object per line with ``--json``, a table
 otherwise), so a live source shows reads as they happen and a long file streams. With
 ``--stats`` a one-line JSON summary goes to stderr at the end, including after Ctrl-C.
@@ -15,16 +17,19 @@ import logging
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import datetime
 from typing import Any, TextIO
 
 from pydantic import ValidationError
 
+from linetrace.broker.events import EventKind
 from linetrace.edge.decode import DecoderError
 from linetrace.edge.gs1 import to_hri
 from linetrace.edge.model import Passage
-from linetrace.edge.pipeline import PipelineConfig, ScanPipeline
-from linetrace.edge.sources import FrameSource, SourceError, open_source
+from linetrace.edge.pipeline import PipelineConfig
+from linetrace.edge.scanner import DEFAULT_WORKERS, Scanner, ScannerStats
+from linetrace.edge.sources import SourceError
 
 __all__ = ["passage_record", "run_scan", "scan_passages", "scan_summary"]
 
@@ -35,11 +40,9 @@ EXIT_INTERRUPTED = 130
 EXIT_USAGE = 2  # argparse's code for bad arguments; an unopenable source is one too
 
 
-def scan_passages(source: FrameSource, pipeline: ScanPipeline) -> Iterator[Passage]:
-    """Every passage in ``source``, as each closes; the rest when the source ends."""
-    for frame in source:
-        yield from pipeline.feed(frame)
-    yield from pipeline.finish()
+def scan_passages(scanner: Scanner) -> Iterator[Passage]:
+    """Every passage ``scanner`` (started) finds, as each closes; the rest when it ends."""
+    yield from scanner
 
 
 def passage_record(passage: Passage) -> dict[str, Any]:
@@ -54,25 +57,20 @@ def passage_record(passage: Passage) -> dict[str, Any]:
         "last_seen": _rfc3339(passage.last_seen),
         "frames": passage.frames,
         "checks": {name: check.model_dump() for name, check in passage.checks.items()},
+        "snapshot_bytes": len(passage.snapshot) if passage.snapshot is not None else None,
     }
 
 
-def scan_summary(source: FrameSource, pipeline: ScanPipeline, seconds: float) -> dict[str, Any]:
+def scan_summary(stats: ScannerStats, seconds: float) -> dict[str, Any]:
     """The ``--stats`` line: throughput and counts of one scan."""
-    stats = pipeline.stats
-    return {
-        "frames": stats.frames,
+    frames = stats.decoded + stats.still
+    summary: dict[str, Any] = {
+        "frames": frames,
         "seconds": round(seconds, 3),
-        "fps": round(stats.frames / seconds, 1) if seconds > 0 else 0.0,
-        "reads": stats.reads,
-        "noreads": stats.noreads,
-        "rejected": stats.rejected,
-        "misreads": stats.misreads,
-        "symbols": stats.symbols,
-        "decode_ms_per_frame": round(stats.decode_ms_per_frame, 2),
-        "skipped": source.skipped,
-        "dropped": source.dropped,
+        "fps": round(frames / seconds, 1) if seconds > 0 else 0.0,
     }
+    summary.update(stats.as_dict())
+    return summary
 
 
 def run_scan(args: argparse.Namespace) -> int:
@@ -83,22 +81,24 @@ def run_scan(args: argparse.Namespace) -> int:
             formats=tuple(args.formats) if args.formats else None,
             **({"window_s": args.window} if args.window is not None else {}),
         )
-        pipeline = ScanPipeline(config)
-        source = open_source(
+        scanner = Scanner(
+            config,
             args.path,
             realtime=args.realtime,
             utc_offset=args.utc_offset,
             start=args.start,
             fps=args.fps,
+            workers=DEFAULT_WORKERS if args.workers is None else args.workers,
         )
+        scanner.start()
     except (ValidationError, DecoderError, SourceError) as exc:
         print(f"linetrace edge scan: error: {_first_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
-    with source:
-        return _scan(source, pipeline, args)
+    with closing(scanner):
+        return _scan(scanner, args)
 
 
-def _scan(source: FrameSource, pipeline: ScanPipeline, args: argparse.Namespace) -> int:
+def _scan(scanner: Scanner, args: argparse.Namespace) -> int:
     out = sys.stdout
     write = _write_json if args.json else _write_row
     if not args.json:
@@ -106,15 +106,16 @@ def _scan(source: FrameSource, pipeline: ScanPipeline, args: argparse.Namespace)
     started = time.perf_counter()
     code = EXIT_OK
     try:
-        for passage in scan_passages(source, pipeline):
+        for passage in scan_passages(scanner):
             write(out, passage)
     except KeyboardInterrupt:
         code = EXIT_INTERRUPTED
-        for passage in pipeline.finish():
+        for passage in scanner.finish():
             write(out, passage)
     seconds = time.perf_counter() - started
     if args.stats:
-        print(json.dumps(scan_summary(source, pipeline, seconds)), file=sys.stderr, flush=True)
+        summary = scan_summary(scanner.stats, seconds)
+        print(json.dumps(summary), file=sys.stderr, flush=True)
     return code
 
 
@@ -132,7 +133,7 @@ def _write_header(out: TextIO) -> None:
 
 def _write_row(out: TextIO, passage: Passage) -> None:
     text = to_hri(passage.symbology_id, passage.text or "")
-    printable = text.replace("\x1d", "<GS>")
+    printable = text.replace("\x1d", "<GS>") if passage.kind is EventKind.READ else "(no read)"
     out.write(
         _ROW.format(
             _rfc3339(passage.first_seen), passage.symbology or "?", passage.frames, printable

@@ -67,6 +67,10 @@ STREAM_READ_TIMEOUT_MS = 5_000
 FALLBACK_FPS = 30.0
 # Frame rates outside this range are container metadata errors, not cameras.
 _PLAUSIBLE_FPS = (0.1, 1000.0)
+# Pixel formats (FFmpeg's, as fourcc) whose first plane is the full-size luminance: read
+# undecoded, such a picture is already the grayscale image every decoder wants, which
+# saves the colour conversion, a fifth of the cost of decoding a video frame.
+_LUMA_FIRST = frozenset({"I420", "IYUV", "YV12", "NV12", "NV21", "Y42B", "444P"})
 
 
 class SourceError(Exception):
@@ -76,9 +80,15 @@ class SourceError(Exception):
 class FrameSource(Iterator[Frame]):
     """Frames from one source, in capture order; owns its handle until :meth:`close`."""
 
-    def __init__(self, description: str, fps: float | None) -> None:
+    def __init__(
+        self, description: str, fps: float | None, *, live: bool = False, realtime: bool = False
+    ) -> None:
         self.description = description
         self.fps = fps  # nominal frames per second; None when the source does not say
+        self.live = live  # a camera or stream: no position, no end, may stall
+        # Frames come at their own pace (live, or a file played in real time), so a reader
+        # that falls behind loses frames rather than slowing the source down.
+        self.realtime = live or realtime
         self.skipped = 0  # unreadable images passed over
         self.dropped = 0  # frames skipped to keep real-time pace
         self._frames: Iterator[Frame] | None = None
@@ -129,8 +139,9 @@ class _Clock:
 class _Pacer:
     """Keeps a file's playback on its frame rate, as a camera would deliver it."""
 
-    def __init__(self) -> None:
-        self._origin = time.monotonic()
+    def __init__(self, media_s: float = 0.0) -> None:
+        """``media_s``: where in the file playback starts (resuming after a failure)."""
+        self._origin = time.monotonic() - media_s
 
     def lateness(self, media_s: float) -> float:
         """Seconds behind schedule for the frame at ``media_s``; sleeps when early."""
@@ -152,26 +163,44 @@ class _VideoSource(FrameSource):
         *,
         is_file: bool,
         realtime: bool,
+        first_index: int = 0,
+        luma: bool = False,
     ) -> None:
+        """``first_index``: the frame of a file to start at (resuming after a failure);
+        ``luma``: deliver grayscale frames straight from the decoder where the stream's
+        pixel format allows (:data:`_LUMA_FIRST`)."""
         reported = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
         plausible = _PLAUSIBLE_FPS[0] <= reported <= _PLAUSIBLE_FPS[1]
-        super().__init__(description, reported if plausible else None)
+        fps = reported if plausible else None
+        super().__init__(description, fps, live=not is_file, realtime=realtime)
         self._capture = capture
         self._clock = clock
         self._is_file = is_file
         self._realtime = realtime
         self._first: npt.NDArray[np.uint8] | None = None
+        self._first_index = 0
+        self._luma = luma and _luma_only(capture)
+        if is_file and first_index > 0:
+            self._seek(first_index)
         if is_file:
-            ok, image = capture.read()
-            if not ok or image is None:
+            first = self._read()
+            if first is None:
                 capture.release()
                 raise SourceError(f"{description} has no frame OpenCV can decode")
-            self._first = np.asarray(image, dtype=np.uint8)
+            self._first = first
+
+    def _seek(self, index: int) -> None:
+        """Start at frame ``index`` by reading past the frames before it: slower than a
+        container seek, but exact for every codec, and resuming is rare."""
+        position = 0
+        while position < index and self._capture.grab():
+            position += 1
+        self._first_index = position
 
     def _generate(self) -> Iterator[Frame]:
         interval = 1.0 / (self.fps or FALLBACK_FPS)
-        pacer = _Pacer() if self._realtime and self._is_file else None
-        index = 0
+        index = self._first_index
+        pacer = _Pacer(index * interval) if self._realtime and self._is_file else None
         while True:
             media_s = index * interval
             if pacer is not None and pacer.lateness(media_s) > interval:
@@ -197,12 +226,27 @@ class _VideoSource(FrameSource):
         if self._first is not None:
             first, self._first = self._first, None
             return first
-        ok, image = self._capture.read()
-        if ok and image is not None:
-            return np.asarray(image, dtype=np.uint8)
+        ok, decoded = self._capture.read()
+        if ok and decoded is not None:
+            image = np.asarray(decoded, dtype=np.uint8)
+            if self._luma and not self._is_luma(image):
+                return self._read()
+            return image
         if not self._is_file:
             logger.warning("%s stopped delivering frames", self.description)
         return None
+
+    def _is_luma(self, image: npt.NDArray[np.uint8]) -> bool:
+        """Whether an undecoded picture is the luminance plane; if not, decode colour
+        from now on (this picture is lost)."""
+        width = int(self._capture.get(cv2.CAP_PROP_FRAME_WIDTH))
+        height = int(self._capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        if image.ndim == 2 and image.shape == (height, width):
+            return True
+        logger.warning("%s: luminance plane not as expected; decoding colour", self.description)
+        self._luma = False
+        self._capture.set(cv2.CAP_PROP_CONVERT_RGB, 1)
+        return False
 
     def close(self) -> None:
         super().close()
@@ -227,8 +271,11 @@ class _ImageSource(FrameSource):
 class _FolderSource(FrameSource):
     """The images of a folder in name order, at a fixed frame rate."""
 
-    def __init__(self, folder: Path, clock: _Clock, fps: float, *, realtime: bool) -> None:
-        super().__init__(f"folder {folder}", fps)
+    def __init__(
+        self, folder: Path, clock: _Clock, fps: float, *, realtime: bool, first_index: int = 0
+    ) -> None:
+        super().__init__(f"folder {folder}", fps, realtime=realtime)
+        self._first_index = first_index
         self._paths = sorted(
             path
             for path in folder.iterdir()
@@ -243,8 +290,9 @@ class _FolderSource(FrameSource):
 
     def _generate(self) -> Iterator[Frame]:
         interval = 1.0 / (self.fps or DEFAULT_FOLDER_FPS)
-        pacer = _Pacer() if self._realtime else None
-        for index, path in enumerate(self._paths):
+        first = self._first_index
+        pacer = _Pacer(first * interval) if self._realtime else None
+        for index, path in enumerate(self._paths[first:], start=first):
             media_s = index * interval
             if pacer is not None and pacer.lateness(media_s) > interval:
                 self.dropped += 1  # as a camera would: the moment has passed
@@ -278,37 +326,50 @@ def open_source(
     utc_offset: timedelta | tzinfo | None = None,
     start: datetime | None = None,
     fps: float | None = None,
+    first_index: int = 0,
+    luma: bool = False,
 ) -> FrameSource:
     """Open the source ``spec`` names: camera index, ``/dev/video*``, stream URL, video
     file, image file or folder of images.
 
     ``utc_offset`` is the station's (default: this machine's zone); ``start`` is the wall
     time of an offline file's first frame (default: now); ``fps`` times a folder of
-    images (default :data:`DEFAULT_FOLDER_FPS`) and is ignored elsewhere.
+    images (default :data:`DEFAULT_FOLDER_FPS`) and is ignored elsewhere; ``first_index``
+    starts a file or folder at that frame, with the times it has there (a capture that
+    reopens its source after a failure resumes where it was), and is ignored by live
+    sources, which have no position. With ``luma``, video files and streams deliver
+    grayscale frames where their pixel format carries them ready (faster); other sources,
+    and all by default, deliver colour (BGR).
     """
     if fps is not None and not fps > 0:
         raise SourceError(f"fps must be positive, got {fps}")
+    if first_index < 0:
+        raise SourceError(f"first_index must not be negative, got {first_index}")
     zone = station_timezone(utc_offset)
     spec = spec.strip()
     if spec.lower().startswith(STREAM_SCHEMES):
-        return _open_live(_stream_capture(spec), f"stream {_redact(spec)}", zone)
+        return _open_live(_stream_capture(spec), f"stream {_redact(spec)}", zone, luma=luma)
     if spec.isdigit():
         return _open_live(cv2.VideoCapture(int(spec)), f"camera {spec}", zone)
     if spec.startswith("/dev/video"):
         return _open_live(cv2.VideoCapture(spec, cv2.CAP_V4L2), f"camera {spec}", zone)
     path = Path(spec).expanduser()
     if path.is_dir():
-        return _FolderSource(
-            path, _Clock(zone, start, live=realtime), fps or DEFAULT_FOLDER_FPS, realtime=realtime
-        )
+        clock = _Clock(zone, start, live=realtime)
+        rate = fps or DEFAULT_FOLDER_FPS
+        return _FolderSource(path, clock, rate, realtime=realtime, first_index=first_index)
     if path.is_file():
         if path.suffix.lower() in IMAGE_SUFFIXES:
             return _ImageSource(path, _Clock(zone, start, live=False))
-        return _open_video_file(path, zone, start, realtime=realtime)
+        return _open_video_file(
+            path, zone, start, realtime=realtime, first_index=first_index, luma=luma
+        )
     raise SourceError(f"no such file or folder: {spec} (nor a camera index or stream URL)")
 
 
-def _open_live(capture: cv2.VideoCapture, description: str, zone: tzinfo) -> FrameSource:
+def _open_live(
+    capture: cv2.VideoCapture, description: str, zone: tzinfo, *, luma: bool = False
+) -> FrameSource:
     if not capture.isOpened():
         capture.release()
         raise SourceError(
@@ -317,12 +378,23 @@ def _open_live(capture: cv2.VideoCapture, description: str, zone: tzinfo) -> Fra
         )
     logger.info("opened %s", description)
     return _VideoSource(
-        capture, description, _Clock(zone, None, live=True), is_file=False, realtime=False
+        capture,
+        description,
+        _Clock(zone, None, live=True),
+        is_file=False,
+        realtime=False,
+        luma=luma,
     )
 
 
 def _open_video_file(
-    path: Path, zone: tzinfo, start: datetime | None, *, realtime: bool
+    path: Path,
+    zone: tzinfo,
+    start: datetime | None,
+    *,
+    realtime: bool,
+    first_index: int,
+    luma: bool,
 ) -> FrameSource:
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
@@ -334,7 +406,21 @@ def _open_video_file(
         _Clock(zone, start, live=realtime),
         is_file=True,
         realtime=realtime,
+        first_index=first_index,
+        luma=luma,
     )
+
+
+def _luma_only(capture: cv2.VideoCapture) -> bool:
+    """Ask ``capture`` for undecoded pictures when their first plane is the luminance."""
+    code = int(capture.get(cv2.CAP_PROP_CODEC_PIXEL_FORMAT))
+    fourcc = code.to_bytes(4, "little").decode("latin-1")
+    if fourcc not in _LUMA_FIRST or not capture.set(cv2.CAP_PROP_CONVERT_RGB, 0):
+        return False
+    # OpenCV warns on every undecoded picture that it "will be treated as 8UC1", which is
+    # exactly what is wanted here; keep its errors.
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    return True
 
 
 def _stream_capture(url: str) -> cv2.VideoCapture:

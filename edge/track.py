@@ -24,6 +24,13 @@ digit happens to fit (one time in ten for EAN-13); the real code is then read in
 frames and the wrong one in a few, at the same spot. One spot holds one symbol, so two
 passages of one symbology with different texts at the same place and time are rivals,
 and a passage that a rival outnumbers in frames is :attr:`Track.outvoted`.
+
+A passage counts the frames that saw its code (``frames``) and, among them, the frames
+that actually decoded it (``decodes``): once a label has been read, the reader may stop
+decoding it and report it *carried* along the belt instead (see
+:mod:`linetrace.edge.reader`). A carried sighting keeps its passage open and counts as
+seen, but only decodes confirm a linear code, and a carried sighting never starts a
+passage.
 """
 
 from __future__ import annotations
@@ -70,12 +77,16 @@ class Track:
     first_centre: tuple[float, float]
     last_centre: tuple[float, float]
     frames: int = 1
+    decodes: int = 1
+    first_index: int = 0  # the frame of the first read
     rivals: list[Track] = field(default_factory=list)
 
     @classmethod
     def start(cls, symbol: Symbol, index: int, mono: float, wall: datetime) -> Track:
         centre = symbol.centre
-        return cls(symbol, wall, wall, mono, mono, index, centre, centre)
+        return cls(
+            symbol, wall, wall, mono, mono, index, centre, centre, first_index=index
+        )  # fmt: skip
 
     def continues_at(self, index: int, mono: float, window_s: float) -> bool:
         """Whether frame ``index`` at ``mono`` is still within this passage's time."""
@@ -114,10 +125,13 @@ class Track:
         """True when a rival at the same spot was read in more frames: this is a misread."""
         return any(rival.frames > self.frames for rival in self.rivals)
 
-    def extend(self, symbol: Symbol, index: int, mono: float, wall: datetime) -> None:
+    def extend(
+        self, symbol: Symbol, index: int, mono: float, wall: datetime, *, decoded: bool = True
+    ) -> None:
         self.last_seen, self.last_mono, self.last_index = wall, mono, index
         self.last_centre = symbol.centre
         self.frames += 1
+        self.decodes += int(decoded)
 
 
 class PassageTracker:
@@ -146,16 +160,48 @@ class PassageTracker:
         return sum(len(tracks) for tracks in self._open.values())
 
     def observe(
-        self, index: int, mono: float, wall: datetime, symbols: Iterable[Symbol]
+        self,
+        index: int,
+        mono: float,
+        wall: datetime,
+        symbols: Iterable[Symbol],
+        carried: Iterable[Symbol] = (),
     ) -> list[Track]:
-        """Add one frame's reads; return the passages this frame closed, oldest first."""
+        """Add one frame's reads; return the passages this frame closed, oldest first.
+
+        ``carried`` are symbols seen but not decoded in this frame (labels already read,
+        followed along the belt): they extend their open passage and start none.
+        """
         by_key: dict[Key, list[Symbol]] = {}
         for symbol in symbols:
             by_key.setdefault(symbol.key, []).append(symbol)
         touched: set[Track] = set()
         for key, reads in by_key.items():
             self._assign(key, _distinct(reads), index, mono, wall, touched)
+        for symbol in carried:
+            self._carry(symbol, index, mono, wall, touched)
         return self._close_idle(mono, touched)
+
+    def _carry(
+        self, symbol: Symbol, index: int, mono: float, wall: datetime, touched: set[Track]
+    ) -> None:
+        """Extend the open passage ``symbol`` belongs to, if any, without a decode."""
+        serialised = self._serialised(symbol)
+        candidates = [
+            (track.distance(symbol, mono, self.belt), track)
+            for track in self._open.get(symbol.key, [])
+            if track not in touched and track.continues_at(index, mono, self.window_s)
+        ]
+        near = [
+            (distance, track)
+            for distance, track in candidates
+            if serialised or distance <= self.gate_sizes
+        ]
+        if not near:
+            return
+        _, track = min(near, key=lambda pair: pair[0])
+        track.extend(symbol, index, mono, wall, decoded=False)
+        touched.add(track)
 
     def finish(self) -> list[Track]:
         """Close every open passage: the stream has ended."""

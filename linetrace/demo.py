@@ -12,6 +12,7 @@ import argparse
 import json
 import logging
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -141,6 +142,12 @@ def _prepare_stack(plan: DemoPlan, video: Path) -> dict[str, Child]:
                 "api": {"host": "127.0.0.1", "port": plan.api_port},
             }
         )
+    )
+    # Central takes events only from registered stations; this also migrates its database.
+    subprocess.run(
+        linetrace_argv("central", "station", "add", STATION, "--config", str(central_toml)),
+        check=True,
+        stdout=subprocess.DEVNULL,
     )
     edge_toml = plan.state / "edge.toml"
     edge_toml.write_text(

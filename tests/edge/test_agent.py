@@ -5,29 +5,34 @@ from __future__ import annotations
 import io
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import tomli_w
+from prometheus_client.parser import text_string_to_metric_families
 
+from linetrace.broker.events import BatchAnnouncement, EventKind
 from linetrace.broker.mosquitto import Credentials
 from linetrace.broker.topics import StationId
 from linetrace.edge.agent import AgentSummary, run_agent
+from linetrace.edge.checks import CHECK_BATCH_GTIN, CHECK_BATCH_LOT, CHECK_EXPIRY
 from linetrace.edge.config import ENV_PREFIX, EdgeConfig
 from linetrace.edge.gs1 import to_hri
 from linetrace.edge.outbox import Outbox
 from linetrace.edge.preflight import run_checks
 from linetrace.synth.conveyor import ConveyorSpec, Truth, write_conveyor
-from tests.conftest import Broker
-from tests.edge.event_sink import EventSink
+from tests.conftest import Broker, free_port
+from tests.edge.acking_sink import AckingSink
 
 STATION = StationId("hcm1", "L1", "pack-1")
 # Generous for a loaded two-core box: the video scans in about 1.5 s.
@@ -86,13 +91,13 @@ def settings(
 
 
 @pytest.fixture
-def sink(mqtt_broker: Broker) -> Iterator[EventSink]:
-    with EventSink(mqtt_broker.host, mqtt_broker.port, mqtt_broker.service("central")) as sink:
+def sink(mqtt_broker: Broker) -> Iterator[AckingSink]:
+    with AckingSink(mqtt_broker.host, mqtt_broker.port, mqtt_broker.service("central")) as sink:
         yield sink
 
 
 def test_every_readable_item_arrives_once(
-    mqtt_broker: Broker, sink: EventSink, conveyor: tuple[Path, Truth], tmp_path: Path
+    mqtt_broker: Broker, sink: AckingSink, conveyor: tuple[Path, Truth], tmp_path: Path
 ) -> None:
     video, truth = conveyor
     credentials = mqtt_broker.station(str(STATION))
@@ -113,7 +118,7 @@ def test_every_readable_item_arrives_once(
 
 
 def test_what_a_stop_leaves_unsent_goes_out_on_the_next_start(
-    mqtt_broker: Broker, sink: EventSink, conveyor: tuple[Path, Truth], tmp_path: Path
+    mqtt_broker: Broker, sink: AckingSink, conveyor: tuple[Path, Truth], tmp_path: Path
 ) -> None:
     video, truth = conveyor
     document = settings(mqtt_broker, mqtt_broker.station(str(STATION)), video, tmp_path / "o.db")
@@ -153,12 +158,14 @@ def test_a_full_outbox_loses_new_events_loudly_and_keeps_the_old(
     assert (summary.stored, summary.lost, summary.left_in_outbox) == (5, items - 5, 5)
     lost_lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("LOST")]
     assert len(lost_lines) == items - 5
+    alarms = [r.getMessage() for r in caplog.records if "alarm at 80%" in r.getMessage()]
+    assert len(alarms) == 1 and "is 80% full (4 of 5 events" in alarms[0]
     with Outbox(tmp_path / "o.db", STATION) as outbox:
         assert [seq for seq, _ in outbox.pending(10)] == [1, 2, 3, 4, 5]
 
 
 def test_a_stop_request_ends_a_looping_source_with_nothing_lost(
-    mqtt_broker: Broker, sink: EventSink, conveyor: tuple[Path, Truth], tmp_path: Path
+    mqtt_broker: Broker, sink: AckingSink, conveyor: tuple[Path, Truth], tmp_path: Path
 ) -> None:
     video, truth = conveyor
     document = settings(
@@ -193,7 +200,7 @@ def write_config(path: Path, document: dict[str, Any]) -> Path:
 
 
 def test_the_run_verb_stops_cleanly_on_sigterm(
-    mqtt_broker: Broker, sink: EventSink, conveyor: tuple[Path, Truth], tmp_path: Path
+    mqtt_broker: Broker, sink: AckingSink, conveyor: tuple[Path, Truth], tmp_path: Path
 ) -> None:
     video, _ = conveyor
     credentials = mqtt_broker.station(str(STATION))
@@ -242,8 +249,12 @@ def test_check_passes_when_everything_is_in_place(
         ["source", "ok"],
         ["outbox", "ok"],
         ["broker", "ok"],
+        ["central", "ok"],
+        ["metrics", "ok"],
     ]
     assert "640x360" in lines[1]
+    assert "has confirmed no event of this station yet; no batch announced" in lines[4]
+    assert "off (metrics.port is unset)" in lines[5]
 
 
 def test_check_names_each_failure(mqtt_broker: Broker, tmp_path: Path) -> None:
@@ -258,9 +269,12 @@ def test_check_names_each_failure(mqtt_broker: Broker, tmp_path: Path) -> None:
         ["source", "FAILED"],
         ["outbox", "ok"],
         ["broker", "FAILED"],
+        ["central", "FAILED"],
+        ["metrics", "ok"],
     ]
     assert "no such file or folder" in lines[1]
     assert "refused user 'hcm1/L1/pack-1'" in lines[3]
+    assert "not checked without a broker login" in lines[4]
 
 
 def test_check_stops_at_an_invalid_config(tmp_path: Path) -> None:
@@ -273,3 +287,196 @@ def test_check_stops_at_an_invalid_config(tmp_path: Path) -> None:
     assert "mqtt.port: Input should be greater than or equal to 1" in text
     assert "source: Field required" in text
     assert "not checked" in text
+
+
+def test_reads_are_checked_against_the_batch_and_published_either_way(
+    mqtt_broker: Broker,
+    sink: AckingSink,
+    conveyor: tuple[Path, Truth],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    video, truth = conveyor
+    [product] = [i.gs1 for i in truth.items if i.symbology == "gs1-datamatrix" and i.gs1][:1]
+    batch = BatchAnnouncement(
+        batch_id="B-7",
+        gtin=product["01"],
+        lot=product["10"],
+        started_at=datetime(2026, 3, 1, tzinfo=UTC),
+    )
+    sink.publish_batch(STATION, batch)  # retained: the agent hears it when it connects
+    document = settings(mqtt_broker, mqtt_broker.station(str(STATION)), video, tmp_path / "o.db")
+    summary = run_agent(EdgeConfig.model_validate(document), threading.Event())
+    events = sink.wait_for_events(summary.stored)
+    product_events = [e for e in events if e.gs1 and ({"01", "02"} & e.gs1.keys())]
+    assert product_events
+    mismatched = 0
+    for event in product_events:
+        assert event.gs1 is not None
+        gtin = event.gs1.get("01") or event.gs1.get("02")
+        assert event.checks[CHECK_BATCH_GTIN].passed is (gtin == batch.gtin)
+        if "10" in event.gs1:
+            assert event.checks[CHECK_BATCH_LOT].passed is (event.gs1["10"] == batch.lot)
+        if "17" in event.gs1:
+            assert CHECK_EXPIRY in event.checks
+        mismatched += not all(check.passed for check in event.checks.values())
+    assert 0 < mismatched < len(product_events)  # some are the batch's, some are not
+    assert summary.mismatches == mismatched
+    warnings = [r.getMessage() for r in caplog.records if r.getMessage().startswith("MISMATCH")]
+    assert len(warnings) == mismatched
+    assert any(f"is not batch B-7's GTIN {batch.gtin}" in w for w in warnings)
+
+
+def test_codes_seen_with_an_sscc_are_packed_at_a_packing_station(
+    mqtt_broker: Broker, sink: AckingSink, conveyor: tuple[Path, Truth], tmp_path: Path
+) -> None:
+    # The generator puts one code on each box, so here the boxes riding next to an SSCC
+    # box stand in for the cases it holds: the time rule alone makes them its children.
+    video, truth = conveyor
+    credentials = mqtt_broker.station(str(STATION))
+    document = settings(mqtt_broker, credentials, video, tmp_path / "o.db")
+    summary = run_agent(EdgeConfig.model_validate(document), threading.Event())
+    events = sink.wait_for_events(summary.stored)
+    packs = [event for event in events if event.kind is EventKind.PACK]
+    reads = {event.text for event in events if event.kind is EventKind.READ}
+    ssccs = {item.gs1["00"] for item in truth.items if item.gs1 and "00" in item.gs1}
+    assert packs and summary.packs == len(packs)
+    for pack in packs:
+        assert pack.gs1 is not None and pack.gs1["00"] in ssccs
+        assert pack.children
+        assert {child.text for child in pack.children} <= reads  # children are reads too
+        assert all(not child.gs1 or "00" not in child.gs1 for child in pack.children)
+
+    labeller = mqtt_broker.station("hcm1/L1/label-1")
+    labelling = settings(
+        mqtt_broker,
+        labeller,
+        video,
+        tmp_path / "l.db",
+        station={"station": "label-1", "role": "labelling"},
+    )
+    again = run_agent(EdgeConfig.model_validate(labelling), threading.Event())
+    later = sink.wait_for_events(summary.stored + again.stored)[len(events) :]
+    assert later and all(event.kind is EventKind.READ for event in later)
+    assert again.packs == 0
+
+
+def test_status_and_metrics_report_the_running_station(
+    mqtt_broker: Broker, sink: AckingSink, conveyor: tuple[Path, Truth], tmp_path: Path
+) -> None:
+    video, _ = conveyor
+    metrics_port = free_port()
+    document = settings(
+        mqtt_broker,
+        mqtt_broker.station(str(STATION)),
+        video,
+        tmp_path / "o.db",
+        source={"loop": True, "realtime": True},
+    )
+    document["status"] = {"interval_s": 1.0}
+    document["metrics"] = {"port": metrics_port}
+    stop = threading.Event()
+    result: list[AgentSummary] = []
+    agent = threading.Thread(
+        target=lambda: result.append(run_agent(EdgeConfig.model_validate(document), stop))
+    )
+    agent.start()
+    try:
+        sink.wait_for_events(3, timeout=RUN_TIMEOUT_S)
+        deadline = time.monotonic() + RUN_TIMEOUT_S
+        while not [s for s in sink.statuses if s.metrics.get("covered", 0) >= 3]:
+            assert time.monotonic() < deadline, sink.statuses
+            time.sleep(0.1)
+        scraped = scrape(metrics_port)
+    finally:
+        stop.set()
+        agent.join(RUN_TIMEOUT_S)
+    status = next(s for s in sink.statuses if s.metrics.get("covered", 0) >= 3)
+    metrics = status.metrics
+    assert status.state == "online"
+    assert 20.0 < metrics["fps_captured"] < 40.0  # a 30 fps file played in real time
+    assert metrics["fps_decoded"] > 0 and metrics["decode_ms_p99"] >= metrics["decode_ms_p50"]
+    assert 0.0 <= metrics["read_rate"] <= 1.0 and metrics["reads"] >= 3
+    assert metrics["watermark"] >= 3 and metrics["connected"] == 1.0
+    assert {"outbox_depth", "outbox_alarm", "dropped_frames", "mismatches"} <= metrics.keys()
+    assert scraped["linetrace_edge_reads_total"] >= 3
+    assert scraped["linetrace_edge_watermark"] >= 3
+    assert scraped["linetrace_edge_connected"] == 1.0
+    offline = sink.wait_for_status("offline")
+    assert offline.metrics["stored"] == result[0].stored
+
+
+def scrape(port: int) -> dict[str, float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        families = text_string_to_metric_families(response.read().decode())
+        return {sample.name: sample.value for family in families for sample in family.samples}
+
+
+def test_a_killed_agent_resends_what_central_had_not_confirmed(
+    mqtt_broker: Broker, sink: AckingSink, conveyor: tuple[Path, Truth], tmp_path: Path
+) -> None:
+    video, _ = conveyor
+    credentials = mqtt_broker.station(str(STATION))
+    document = settings(mqtt_broker, credentials, video, tmp_path / "o.db", source={"loop": True})
+    config = write_config(tmp_path / "edge.toml", document)
+    argv = [sys.executable, "-m", "linetrace", "edge", "run", "--config", str(config)]
+    agent = subprocess.Popen(argv, stderr=subprocess.DEVNULL)
+    try:
+        sink.wait_for_events(5, timeout=RUN_TIMEOUT_S)
+        sink.acking = False  # central stops confirming: what follows is in flight or queued
+        sink.wait_for_events(12, timeout=RUN_TIMEOUT_S)
+        agent.send_signal(signal.SIGKILL)
+        assert agent.wait(RUN_TIMEOUT_S) == -signal.SIGKILL
+    finally:
+        if agent.poll() is None:
+            agent.kill()
+            agent.wait()
+    with Outbox(tmp_path / "o.db", STATION) as outbox:
+        unconfirmed = outbox.depth()
+    assert unconfirmed > 0
+    sink.acking = True
+    document["source"]["loop"] = False
+    write_config(tmp_path / "edge.toml", document)
+    rerun = subprocess.run(argv, check=False, stderr=subprocess.DEVNULL, timeout=RUN_TIMEOUT_S)
+    assert rerun.returncode == 0
+    with Outbox(tmp_path / "o.db", STATION) as outbox:
+        last, depth = outbox.last_seq, outbox.depth()
+    events = sink.wait_for_events(last)
+    by_seq: dict[int, set[str]] = {}
+    for event in events:
+        by_seq.setdefault(event.seq, set()).add(str(event.event_id))
+    assert sorted(by_seq) == list(range(1, last + 1))  # every seq at least once
+    assert all(len(ids) == 1 for ids in by_seq.values())  # a resend is the same event
+    assert len(events) > len(by_seq)  # some came twice: central's dedup drops them
+    assert depth == 0
+
+
+def test_check_reports_what_central_retains_and_a_taken_metrics_port(
+    mqtt_broker: Broker, sink: AckingSink, conveyor: tuple[Path, Truth], tmp_path: Path
+) -> None:
+    document = settings(
+        mqtt_broker, mqtt_broker.station(str(STATION)), conveyor[0], tmp_path / "o.db"
+    )
+    sink.publish_batch(
+        STATION,
+        BatchAnnouncement(
+            batch_id="B-9",
+            gtin="08938500000018",
+            lot="L9",
+            started_at=datetime(2026, 3, 1, tzinfo=UTC),
+        ),
+    )
+    sink.publish_watermark(STATION, 40)  # this outbox never made seq 40
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        document["metrics"] = {"port": taken.getsockname()[1]}
+        out = io.StringIO()
+        assert run_checks(write_config(tmp_path / "edge.toml", document), out) == 1
+    lines = {line.split()[0]: line for line in out.getvalue().splitlines()}
+    assert "FAILED" in lines["central"] and "the outbox was replaced" in lines["central"]
+    assert "FAILED" in lines["metrics"] and "cannot listen" in lines["metrics"]
+
+    sink.publish_watermark(STATION, 0)
+    del document["metrics"]
+    out = io.StringIO()
+    assert run_checks(write_config(tmp_path / "edge.toml", document), out) == 0
+    assert "batch B-9 (GTIN 08938500000018, lot L9)" in out.getvalue()

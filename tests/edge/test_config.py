@@ -17,6 +17,7 @@ from linetrace.edge.config import (
     StationRole,
     load_config,
 )
+from linetrace.edge.pack import PackConfig
 from linetrace.edge.pipeline import PipelineConfig
 
 STATION_FILE = """
@@ -203,3 +204,62 @@ def _fields_without_description(model: type[BaseModel], prefix: str = "") -> lis
 
 def test_every_key_is_documented() -> None:
     assert _fields_without_description(EdgeConfig) == []
+
+
+DELIVERY_SECTIONS = """
+[outbox]
+alarm_at = 0.9
+
+[delivery]
+resend_timeout_s = 45
+
+[status]
+interval_s = 2
+
+[metrics]
+port = 9108
+
+[pack]
+overlap_margin_s = 0.1
+hold_s = 2.5
+region_margin_px = 120
+"""
+
+
+def test_delivery_status_metrics_and_pack_sections_are_read(tmp_path: Path) -> None:
+    text = STATION_FILE.split("[outbox]")[0]  # the sections below bring their own
+    config = load_config(write(tmp_path, text + DELIVERY_SECTIONS))
+    assert config.outbox.alarm_at == 0.9
+    assert config.delivery.resend_timeout_s == 45.0
+    assert config.status.interval_s == 2.0
+    assert (config.metrics.port, config.metrics.bind) == (9108, "127.0.0.1")
+    assert config.pack == PackConfig(overlap_margin_s=0.1, hold_s=2.5, region_margin_px=120.0)
+
+
+def test_the_new_sections_have_safe_defaults(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, STATION_FILE))
+    assert config.metrics.port is None  # no listening port unless asked for
+    assert config.delivery.resend_timeout_s == 30.0
+    assert config.status.interval_s == 5.0
+    assert config.outbox.alarm_at == 0.8
+    assert config.pack.region_margin_px is None
+
+
+def test_the_new_sections_take_environment_overrides_and_name_bad_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LINETRACE_EDGE_METRICS__PORT", "9200")
+    monkeypatch.setenv("LINETRACE_EDGE_PACK__HOLD_S", "0.5")
+    monkeypatch.setenv("LINETRACE_EDGE_DELIVERY__RESEND_TIMEOUT_S", "10")
+    config = load_config(write(tmp_path, STATION_FILE))
+    assert (config.metrics.port, config.pack.hold_s) == (9200, 0.5)
+    assert config.delivery.resend_timeout_s == 10.0
+
+    monkeypatch.setenv("LINETRACE_EDGE_STATUS__INTERVAL_S", "0.1")
+    monkeypatch.setenv("LINETRACE_EDGE_OUTBOX__ALARM_AT", "1.5")
+    problems = problems_of(write(tmp_path, STATION_FILE))
+    assert sorted(problem.split(":")[0] for problem in problems) == [
+        "outbox.alarm_at",
+        "status.interval_s",
+    ]
+    assert all("(set by LINETRACE_EDGE_" in problem for problem in problems)

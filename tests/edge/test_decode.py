@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes.util
 import sys
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -18,7 +19,11 @@ from linetrace.edge.decode import (
     ZxingDecoder,
     check_formats,
 )
+from linetrace.edge.locate import Region
+from linetrace.edge.pipeline import PipelineConfig
+from linetrace.edge.reader import FrameReader, Hint, grayscale
 from tests.edge.barcodes import GOOD_HRI, GTIN, canvas, code_image, datamatrix
+from tests.edge.scenes import EAN13, SSCC, covered, ean13, gs1_128, place, turned
 
 Fmt = zxingcpp.BarcodeFormat
 GS = "\x1d"
@@ -174,3 +179,104 @@ def test_zbar_and_zxing_agree_on_orientation(zbar: ZbarDecoder, zxing: ZxingDeco
         (by_zbar,) = zbar.decode(image)
         (by_zxing,) = zxing.decode(image)
         assert by_zbar.orientation == by_zxing.orientation, quarter_turns
+
+
+# --- the frame reader: locate, decode cut-outs, carry labels already read ----------------
+
+
+def reader(**options: Any) -> FrameReader:
+    return FrameReader(PipelineConfig(**options))
+
+
+def test_reader_reads_a_turned_linear_code_that_whole_frame_decoding_misses() -> None:
+    frame = place(turned(gs1_128(), 30), (900, 700), 60, 40)
+
+    whole = reader(locate=False).read(frame)
+    located = reader().read(frame)
+
+    assert whole.symbols == []
+    (symbol,) = located.symbols
+    assert (symbol.symbology, symbol.text) == ("Code128", f"00{SSCC}")
+    (sighting,) = located.sightings
+    assert sighting.region.bars is not None
+    # Corners come back in frame pixels: the symbol sits inside its region.
+    assert sighting.region.holds(symbol.centre)
+    assert located.attempts == 1 and located.seconds > 0
+
+
+def test_reader_tries_again_magnified_where_the_plain_cut_out_fails() -> None:
+    # Bars of one pixel, turned: too thin for the scan lines until magnified.
+    frame = place(turned(ean13(scale=1), 15), (900, 700), 60, 40)
+
+    plain = reader(enhance=False).read(frame)
+    enhanced = reader().read(frame)
+
+    assert plain.symbols == []
+    assert [s.text for s in enhanced.symbols] == [EAN13]
+    assert enhanced.attempts == 2
+
+
+def test_a_region_a_hint_names_is_carried_not_decoded() -> None:
+    frame = place(datamatrix(GOOD_HRI, scale=3), (640, 480), 200, 150)
+    first = reader().read(frame)
+    (sighting,) = first.sightings
+
+    again = reader().read(frame, [Hint(7, sighting.region.moved(3, 2))])
+
+    (carried,) = again.sightings
+    assert carried.carried == 7 and carried.symbols == ()
+    assert again.attempts == 0 and again.symbols == []
+
+
+def test_a_hint_elsewhere_or_for_a_smaller_region_does_not_carry() -> None:
+    frame = place(datamatrix(GOOD_HRI, scale=3), (640, 480), 200, 150)
+    (sighting,) = reader().read(frame).sightings
+    region = sighting.region
+    elsewhere = Hint(1, region.moved(region.extent * 2, 0))
+    smaller = Hint(2, Region(region.centre, (region.size[0] / 3, region.size[1] / 3),
+                             region.angle, None, 0.0, 200.0, False))  # fmt: skip
+
+    again = reader().read(frame, [elsewhere, smaller])
+
+    assert [s.carried for s in again.sightings] == [None]
+    assert [s.symbology for s in again.symbols] == ["DataMatrix"]
+
+
+def test_roi_and_scale_map_back_to_frame_pixels() -> None:
+    frame = place(datamatrix(GOOD_HRI, scale=4), (800, 600), 420, 300)
+    full = reader().read(frame).symbols[0]
+
+    cropped = reader(roi=(400, 280, 300, 300)).read(frame).symbols[0]
+    scaled = reader(scale=0.75).read(frame).symbols[0]
+
+    assert np.allclose(cropped.centre, full.centre, atol=2)
+    assert np.allclose(scaled.centre, full.centre, atol=4)
+    assert reader(roi=(0, 0, 300, 300)).read(frame).symbols == []  # outside the ROI
+
+
+def test_whole_frame_mode_has_no_regions() -> None:
+    frame = place(datamatrix(GOOD_HRI, scale=3), (640, 480), 200, 150)
+
+    reading = reader(locate=False).read(frame)
+
+    assert reading.sightings == () and [s.symbology for s in reading.loose] == ["DataMatrix"]
+
+
+def test_a_covered_code_is_located_but_not_decoded() -> None:
+    frame = place(covered(ean13(scale=3)), (800, 500), 100, 100)
+
+    reading = reader().read(frame)
+
+    assert reading.symbols == []
+    assert len(reading.sightings) >= 1
+    assert all(s.region.bars is not None for s in reading.sightings)
+
+
+def test_grayscale_keeps_gray_and_converts_colour() -> None:
+    bgr = np.zeros((4, 4, 3), np.uint8)
+    bgr[..., 2] = 255  # pure red
+
+    assert grayscale(bgr).shape == (4, 4) and int(grayscale(bgr)[0, 0]) == 76
+    gray = np.ones((4, 4), np.uint8)
+    assert grayscale(gray) is gray
+    assert grayscale(gray[:, :, None]).shape == (4, 4)

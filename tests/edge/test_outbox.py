@@ -8,13 +8,14 @@ import subprocess
 import sys
 import textwrap
 import threading
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from linetrace.broker.events import EventKind, parse_event
+from linetrace.broker.events import ChildRead, EventKind, parse_event
 from linetrace.broker.topics import StationId
 from linetrace.edge.model import Passage
 from linetrace.edge.outbox import Outbox, OutboxError, OutboxFull
@@ -78,6 +79,42 @@ def test_pending_pages_in_seq_order(tmp_path: Path) -> None:
         assert [seq for seq, _ in outbox.pending(3, after=3)] == [4, 5, 6]
         assert [seq for seq, _ in outbox.pending(3, after=6)] == [7]
         assert outbox.pending(3, after=7) == []
+
+
+def test_pending_stops_at_through_and_fetch_skips_what_is_gone(tmp_path: Path) -> None:
+    with Outbox(tmp_path / "outbox.db", STATION) as outbox:
+        for n in range(6):
+            outbox.append(passage(n))
+        assert [seq for seq, _ in outbox.pending(10, after=1, through=4)] == [2, 3, 4]
+        outbox.remove([3])
+        assert [seq for seq, _ in outbox.fetch([5, 3, 1, 5])] == [1, 5]
+        assert [seq for seq, _ in outbox.fetch(range(1, 1200))] == [1, 2, 4, 5, 6]
+        assert outbox.fetch([]) == []
+
+
+def test_a_watermark_removes_everything_up_to_it_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.db"
+    with Outbox(path, STATION, capacity=10) as outbox:
+        for n in range(6):
+            outbox.append(passage(n))
+        assert outbox.fill == pytest.approx(0.6)
+        assert outbox.remove_through(4) == 4
+        assert outbox.remove_through(4) == 0
+        assert [seq for seq, _ in outbox.pending(10)] == [5, 6]
+        assert outbox.depth() == 2 and outbox.fill == pytest.approx(0.2)
+    with Outbox(path, STATION) as outbox:
+        assert outbox.depth() == 2 and outbox.fill is None  # no capacity, no fill
+        assert outbox.append(passage(7)).seq == 7
+
+
+def test_a_pack_event_carries_its_children(tmp_path: Path) -> None:
+    child = ChildRead(symbology="DataMatrix", symbology_id="]d2", text="x", gs1={"01": "1" * 14})
+    parent = replace(passage(1), kind=EventKind.PACK, children=(child, child))
+    with Outbox(tmp_path / "outbox.db", STATION) as outbox:
+        stored = outbox.append(parent)
+        [(_, payload)] = outbox.pending(1)
+    assert stored.children == [child, child]
+    assert parse_event(payload).children == [child, child]
 
 
 def test_oldest_age_follows_the_oldest_waiting_event(tmp_path: Path) -> None:

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 
+import cv2
+import numpy as np
 import pytest
 import zxingcpp
 from pydantic import ValidationError
 
-from linetrace.broker.events import EventKind
+from linetrace.broker.events import MAX_SNAPSHOT_CHARS, EventKind
+from linetrace.broker.topics import StationId
 from linetrace.edge.decode import ZxingDecoder
+from linetrace.edge.events import make_event
 from linetrace.edge.model import Frame, Passage
 from linetrace.edge.pipeline import PipelineConfig, ScanPipeline
+from linetrace.edge.snapshot import MAX_SNAPSHOT_BYTES, encode_snapshot
 from tests.edge.barcodes import (
     BAD_CHECK_DIGIT_HRI,
     GOOD_HRI,
@@ -23,6 +29,7 @@ from tests.edge.barcodes import (
     datamatrix,
     frame,
 )
+from tests.edge.scenes import SSCC, covered, ean13, gs1_128, place
 
 DM = datamatrix(GOOD_HRI, scale=3)
 QR = code_image("https://example.com/manual", zxingcpp.BarcodeFormat.QRCode, scale=3)
@@ -80,7 +87,9 @@ def test_one_item_on_a_moving_belt_is_one_passage() -> None:
     assert passage.frames == 8
     assert passage.first_seen == START
     assert all(check.passed for check in passage.checks.values())
-    assert pipeline.stats.reads == 1 and pipeline.stats.symbols == 8
+    # Decoded once, then followed along the belt without decoding again.
+    assert pipeline.stats.reads == 1 and pipeline.stats.symbols == 1
+    assert pipeline.stats.carried == 7 and pipeline.stats.attempts == 1
     assert pipeline.stats.frames == 8 and pipeline.stats.decode_seconds > 0
 
 
@@ -127,7 +136,7 @@ def test_observe_takes_symbols_decoded_elsewhere() -> None:
         passages += pipeline.observe(item, decoder.decode(item.image))
     passages += pipeline.finish()
 
-    direct = run(ScanPipeline(PipelineConfig()), frames)
+    direct = run(ScanPipeline(PipelineConfig(locate=False)), frames)
     assert passages == direct
     assert pipeline.stats.decode_seconds == 0.0  # this pipeline decoded nothing itself
 
@@ -137,5 +146,140 @@ def test_stats_as_dict_has_the_counters() -> None:
     run(pipeline, belt(2, (DM, 10, 60, 5)))
     stats = pipeline.stats.as_dict()
 
-    assert {"frames", "symbols", "reads", "noreads", "rejected", "misreads"} <= set(stats)
+    assert {"frames", "symbols", "reads", "noreads", "rejected", "misreads", "unconfirmed",
+            "carried", "still", "attempts"} <= set(stats)  # fmt: skip
     assert stats["frames"] == 2 and stats["decode_ms_per_frame"] > 0
+
+
+# --- linear codes need two agreeing frames --------------------------------------------------
+
+SSCC_TEXT = f"00{SSCC}"
+
+
+def test_a_linear_code_read_in_one_frame_only_is_dropped_as_unconfirmed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    code = gs1_128()
+    frames = [frame(place(code, (640, 360), 40, 60), 0)]
+    frames += [frame(place(code, (640, 360), 900, 60), i) for i in (1, 2)]  # gone
+    pipeline = ScanPipeline(PipelineConfig())
+
+    with caplog.at_level(logging.INFO):
+        passages = run(pipeline, frames)
+
+    assert passages == []
+    assert pipeline.stats.unconfirmed == 1 and pipeline.stats.reads == 0
+    assert "unconfirmed" in caplog.text
+
+
+def test_a_linear_code_read_in_two_frames_counts_once() -> None:
+    code = gs1_128()
+    frames = [frame(place(code, (640, 360), 40 + 12 * i, 60), i) for i in range(6)]
+    pipeline = ScanPipeline(PipelineConfig())
+
+    (passage,) = run(pipeline, frames)
+
+    assert (passage.symbology, passage.text, passage.frames) == ("Code128", SSCC_TEXT, 6)
+    assert passage.gs1 == {"00": SSCC}
+    # Decoded until confirmed (two frames), then followed without decoding.
+    assert pipeline.stats.symbols == 2 and pipeline.stats.carried == 4
+
+
+def test_one_confirmation_is_enough_when_configured() -> None:
+    frames = [frame(place(gs1_128(), (640, 360), 40, 60), 0)]
+    pipeline = ScanPipeline(PipelineConfig(linear_confirmations=1))
+
+    assert [p.text for p in run(pipeline, frames)] == [SSCC_TEXT]
+
+
+# --- no-reads --------------------------------------------------------------------------------
+
+
+def belt_of(image: Image, frames: int, dx: int = 15) -> list[Frame]:
+    return [frame(place(image, (800, 400), 40 + dx * i, 80), i) for i in range(frames)]
+
+
+def test_a_covered_label_is_one_noread_with_a_jpeg_snapshot_that_fits_an_event() -> None:
+    pipeline = ScanPipeline(PipelineConfig())
+
+    (passage,) = run(pipeline, belt_of(covered(ean13(scale=3)), 8))
+
+    assert passage.kind is EventKind.NOREAD
+    assert (passage.text, passage.symbology, passage.frames) == (None, None, 8)
+    assert passage.snapshot is not None and passage.snapshot[:2] == b"\xff\xd8"  # JPEG
+    picture = cv2.imdecode(np.frombuffer(passage.snapshot, np.uint8), cv2.IMREAD_GRAYSCALE)
+    assert picture is not None and picture.shape[0] > 50
+    assert pipeline.stats.noreads == 1 and pipeline.stats.reads == 0
+    event = make_event(passage, StationId("s", "l", "k"), 1)
+    assert event.snapshot is not None and len(event.snapshot) <= MAX_SNAPSHOT_CHARS
+    assert base64.b64decode(event.snapshot) == passage.snapshot
+
+
+def test_a_readable_label_beside_a_covered_one_gives_a_read_and_a_noread() -> None:
+    dm = datamatrix(GOOD_HRI, scale=3)
+    scene = np.full((300, 800), 255, np.uint8)
+    scene[40 : 40 + dm.shape[0], 40 : 40 + dm.shape[1]] = dm
+    hidden = covered(ean13(scale=3))
+    scene[40 : 40 + hidden.shape[0], 420 : 420 + hidden.shape[1]] = hidden
+    pipeline = ScanPipeline(PipelineConfig())
+
+    passages = run(pipeline, [frame(place(scene, (1000, 400), 20 + 15 * i, 40), i)
+                              for i in range(8)])  # fmt: skip
+
+    assert sorted(p.kind.value for p in passages) == ["noread", "read"]
+
+
+def test_locate_off_means_no_noreads() -> None:
+    pipeline = ScanPipeline(PipelineConfig(locate=False))
+
+    assert run(pipeline, belt_of(covered(ean13(scale=3)), 8)) == []
+
+
+def test_snapshots_are_shrunk_until_they_fit() -> None:
+    noise = np.random.default_rng(0).integers(0, 256, (1500, 1500), dtype=np.uint8)
+
+    small = encode_snapshot(noise[:100, :100])
+    fitted = encode_snapshot(noise)
+
+    assert small is not None and len(small) < 20_000
+    assert fitted is not None and len(fitted) <= MAX_SNAPSHOT_BYTES
+    assert len(base64.b64encode(fitted)) <= MAX_SNAPSHOT_CHARS
+    decoded = cv2.imdecode(np.frombuffer(fitted, np.uint8), cv2.IMREAD_GRAYSCALE)
+    assert decoded is not None and decoded.shape[0] < 1500  # it had to shrink
+    assert encode_snapshot(noise, limit=100) is None  # nothing that small shows anything
+    assert encode_snapshot(noise[:0]) is None
+
+
+def test_a_still_frame_carries_the_last_reading_over() -> None:
+    image = place(datamatrix(GOOD_HRI, scale=3), (640, 360), 100, 60)
+    pipeline = ScanPipeline(PipelineConfig())
+    first = frame(image, 0)
+    pipeline.feed(first)
+    for index in range(1, 4):
+        later = frame(image, index)
+        pipeline.observe_still(later.index, later.mono, later.wall)
+
+    (passage,) = pipeline.finish()
+
+    assert passage.frames == 4
+    assert pipeline.stats.still == 3 and pipeline.stats.symbols == 1
+
+
+def test_roi_and_scale_are_validated() -> None:
+    with pytest.raises(ValidationError, match="roi"):
+        PipelineConfig(roi=(0, 0, 0, 10))
+    with pytest.raises(ValidationError, match="scale"):
+        PipelineConfig(scale=0)
+    assert PipelineConfig(roi=(10, 20, 300, 200)).roi == (10, 20, 300, 200)
+
+
+def test_a_read_says_when_its_label_was_first_located_and_first_read() -> None:
+    # Entering from the left: located while cut by the border, read once whole.
+    frames = [frame(place(datamatrix(GOOD_HRI, scale=3), (640, 360), -60 + 30 * i, 60), i)
+              for i in range(8)]  # fmt: skip
+    pipeline = ScanPipeline(PipelineConfig())
+
+    (passage,) = run(pipeline, frames)
+
+    assert passage.first_frame is not None and passage.first_frame_in_view is not None
+    assert passage.first_frame_in_view < passage.first_frame

@@ -1,4 +1,5 @@
-"""The publisher against a real Mosquitto: delivery, outages, restarts, ACL rejections."""
+"""The publisher against a real Mosquitto: delivery on central's watermark, outages, restarts,
+ACL rejections, resends, the retained status and the batch topic."""
 
 from __future__ import annotations
 
@@ -16,13 +17,14 @@ from pydantic import SecretStr
 
 from linetrace.broker.events import EventKind
 from linetrace.broker.mosquitto import Credentials, init_broker, running_pid
-from linetrace.broker.topics import StationId
+from linetrace.broker.topics import Channel, StationId, topic
 from linetrace.edge.config import MqttConfig, default_client_id
 from linetrace.edge.model import Passage
 from linetrace.edge.outbox import Outbox
 from linetrace.edge.publish import BrokerError, Publisher, check_broker
 from tests.broker.test_access import make_certificates
 from tests.conftest import Broker, free_port
+from tests.edge.acking_sink import AckingSink
 from tests.edge.event_sink import EventSink
 
 STATION = StationId("hcm1", "L1", "pack-1")
@@ -78,12 +80,13 @@ def test_every_event_is_delivered_in_order_and_then_removed(
 ) -> None:
     config = mqtt_config(mqtt_broker, mqtt_broker.station(str(STATION)))
     with (
-        EventSink(mqtt_broker.host, mqtt_broker.port, mqtt_broker.service("central")) as sink,
+        AckingSink(mqtt_broker.host, mqtt_broker.port, mqtt_broker.service("central")) as sink,
         Outbox(tmp_path / "outbox.db", STATION) as outbox,
         running(
             Publisher(outbox, config, client_id=default_client_id(STATION), max_inflight=4)
         ) as publisher,
     ):
+        assert publisher.wait_connected(DELIVERY_TIMEOUT_S)  # all 40 are live, in seq order
         sent = fill(outbox, publisher, range(40))
         assert publisher.wait_drained(DELIVERY_TIMEOUT_S), publisher.stats
         received = sink.wait_for_events(40)
@@ -93,6 +96,7 @@ def test_every_event_is_delivered_in_order_and_then_removed(
     assert [event.seq for event in received] == list(range(1, 41))
     assert outbox.depth() == 0
     assert stats.acknowledged == 40 and stats.rejected == 0
+    assert stats.covered == 40 and stats.watermark == 40 and stats.resent == 0
     assert stats.connected and stats.inflight == 0
 
 
@@ -116,7 +120,7 @@ def test_events_stored_during_a_broker_outage_arrive_after_it_returns(
 ) -> None:
     config = mqtt_config(mqtt_broker, mqtt_broker.station(str(STATION)))
     with (
-        EventSink(mqtt_broker.host, mqtt_broker.port, mqtt_broker.service("central")) as sink,
+        AckingSink(mqtt_broker.host, mqtt_broker.port, mqtt_broker.service("central")) as sink,
         Outbox(tmp_path / "outbox.db", STATION) as outbox,
         running(
             Publisher(outbox, config, client_id="edge-a", max_inflight=8, retry_refused_s=0.5)
@@ -155,7 +159,7 @@ def test_a_restarted_publisher_sends_what_the_last_one_left(
         time.sleep(0.3)
     mqtt_broker.start()
     with (
-        EventSink(mqtt_broker.host, mqtt_broker.port, central) as sink,
+        AckingSink(mqtt_broker.host, mqtt_broker.port, central) as sink,
         Outbox(path, STATION) as outbox,
     ):
         assert outbox.depth() == 12
@@ -216,7 +220,7 @@ def test_events_nobody_subscribes_to_wait_for_a_subscriber(
         while publisher.stats.unrouted < 6 and time.monotonic() < deadline:
             time.sleep(0.02)
         assert outbox.depth() == 6  # the broker said "no subscribers": not delivered
-        with EventSink(mqtt_broker.host, mqtt_broker.port, central) as sink:
+        with AckingSink(mqtt_broker.host, mqtt_broker.port, central) as sink:
             assert publisher.wait_drained(DELIVERY_TIMEOUT_S), publisher.stats
             received = sink.wait_for_events(6)
         stats = publisher.stats
@@ -254,7 +258,7 @@ def test_events_in_flight_when_the_broker_dies_are_sent_again(
 ) -> None:
     config = mqtt_config(mqtt_broker, mqtt_broker.station(str(STATION)))
     with (
-        EventSink(mqtt_broker.host, mqtt_broker.port, mqtt_broker.service("central")) as sink,
+        AckingSink(mqtt_broker.host, mqtt_broker.port, mqtt_broker.service("central")) as sink,
         Outbox(tmp_path / "outbox.db", STATION) as outbox,
         running(
             Publisher(outbox, config, client_id="edge-a", max_inflight=8, retry_refused_s=0.5)
@@ -302,11 +306,150 @@ def test_events_travel_over_tls_and_a_foreign_ca_is_refused(
     with pytest.raises(BrokerError, match="CERTIFICATE_VERIFY_FAILED"):
         check_broker(secure.model_copy(update={"tls_ca_file": foreign_ca}), "edge-check")
     with (
-        EventSink(mqtt_broker.host, mqtt_broker.port, mqtt_broker.service("central")) as sink,
+        AckingSink(mqtt_broker.host, mqtt_broker.port, mqtt_broker.service("central")) as sink,
         Outbox(tmp_path / "outbox.db", STATION) as outbox,
         running(Publisher(outbox, secure, client_id="edge-tls")) as publisher,
     ):
+        assert publisher.wait_connected(DELIVERY_TIMEOUT_S)  # all three live, in seq order
         sent = fill(outbox, publisher, range(3))
         assert publisher.wait_drained(DELIVERY_TIMEOUT_S), publisher.stats
         received = sink.wait_for_events(3)
     assert [str(event.event_id) for event in received] == sent
+
+
+def test_events_leave_the_outbox_only_when_central_covers_them(
+    mqtt_broker: Broker, tmp_path: Path
+) -> None:
+    config = mqtt_config(mqtt_broker, mqtt_broker.station(str(STATION)))
+    with (
+        AckingSink(mqtt_broker.host, mqtt_broker.port, mqtt_broker.service("central")) as sink,
+        Outbox(tmp_path / "outbox.db", STATION) as outbox,
+        running(Publisher(outbox, config, client_id="edge-a")) as publisher,
+    ):
+        sink.acking = False
+        fill(outbox, publisher, range(5))
+        sink.wait_for_events(5)
+        wait_until(lambda: publisher.stats.acknowledged == 5)
+        assert not publisher.wait_drained(0.3)  # the broker has them; central has not said so
+        assert outbox.depth() == 5
+        sink.publish_watermark(STATION, 3)
+        wait_until(lambda: outbox.depth() == 2)
+        assert [seq for seq, _ in outbox.pending(10)] == [4, 5]
+        sink.confirm_all()
+        assert publisher.wait_drained(DELIVERY_TIMEOUT_S)
+        stats = publisher.stats
+    assert (stats.covered, stats.watermark, stats.uncovered) == (5, 5, 0)
+
+
+def test_uncovered_events_are_sent_again_with_the_same_event_id(
+    mqtt_broker: Broker, tmp_path: Path
+) -> None:
+    config = mqtt_config(mqtt_broker, mqtt_broker.station(str(STATION)))
+    with (
+        AckingSink(mqtt_broker.host, mqtt_broker.port, mqtt_broker.service("central")) as sink,
+        Outbox(tmp_path / "outbox.db", STATION) as outbox,
+        running(Publisher(outbox, config, client_id="edge-a", resend_timeout_s=1.0)) as publisher,
+    ):
+        sink.acking = False  # a central that stores nothing: the broker's PUBACK is not enough
+        sent = fill(outbox, publisher, range(4))
+        wait_until(lambda: len(sink.events) >= 8)
+        resent = publisher.stats.resent
+        sink.confirm_all()
+        assert publisher.wait_drained(DELIVERY_TIMEOUT_S)
+        settled = len(sink.quiet_for(1.5))
+        after = sink.quiet_for(0.5)
+    assert resent >= 4
+    assert sorted(str(event.event_id) for event in after[:8]) == sorted(sent * 2)
+    assert len(after) == settled  # nothing more once central covered them
+
+
+def test_a_broker_restarted_empty_loses_nothing(mqtt_broker: Broker, tmp_path: Path) -> None:
+    config = mqtt_config(mqtt_broker, mqtt_broker.station(str(STATION)))
+    with (
+        AckingSink(mqtt_broker.host, mqtt_broker.port, mqtt_broker.service("central")) as sink,
+        Outbox(tmp_path / "outbox.db", STATION) as outbox,
+        running(Publisher(outbox, config, client_id="edge-a", retry_refused_s=0.5)) as publisher,
+    ):
+        covered = fill(outbox, publisher, range(5))
+        assert publisher.wait_drained(DELIVERY_TIMEOUT_S)
+        sink.acking = False
+        taken = fill(outbox, publisher, range(5, 12))
+        sink.wait_for_events(12)
+        wait_until(lambda: publisher.stats.acknowledged == 12)
+        sink.events.clear()  # central crashed before it committed what it had received
+        mqtt_broker.stop()
+        shutil.rmtree(mqtt_broker.directory / "data")  # sessions, queues, retained: all gone
+        (mqtt_broker.directory / "data").mkdir()
+        sink.acking = True
+        mqtt_broker.start()
+        sink.wait_subscribed(2)
+        assert publisher.wait_drained(DELIVERY_TIMEOUT_S), publisher.stats
+        received = sink.wait_for_events(len(taken))
+        status = sink.wait_for_status("online")  # the retained status is back too
+    assert {str(event.event_id) for event in received} == set(taken)
+    assert {event.seq for event in received} == set(range(6, 13))
+    assert set(covered).isdisjoint(str(event.event_id) for event in received)
+    assert outbox.depth() == 0 and status.state == "online"
+
+
+def test_a_watermark_beyond_the_last_seq_deletes_nothing(
+    mqtt_broker: Broker, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = mqtt_config(mqtt_broker, mqtt_broker.station(str(STATION)))
+    with (
+        AckingSink(mqtt_broker.host, mqtt_broker.port, mqtt_broker.service("central")) as sink,
+        Outbox(tmp_path / "outbox.db", STATION) as outbox,
+        running(Publisher(outbox, config, client_id="edge-a")) as publisher,
+    ):
+        sink.acking = False
+        fill(outbox, publisher, range(3))
+        sink.wait_for_events(3)
+        sink.publish_watermark(STATION, 500)  # an outbox replaced under a known station
+        wait_until(lambda: publisher.stats.bad_acks == 1)
+        sink._client.publish(topic(STATION, Channel.ACK), b"{not json", qos=1, retain=True)
+        wait_until(lambda: publisher.stats.bad_acks == 2)
+        assert outbox.depth() == 3
+    assert any("beyond this station's last seq 3" in r.getMessage() for r in caplog.records)
+
+
+def test_the_status_is_refreshed_with_its_figures(mqtt_broker: Broker, tmp_path: Path) -> None:
+    config = mqtt_config(mqtt_broker, mqtt_broker.station(str(STATION)))
+    calls: list[int] = []
+
+    def figures() -> dict[str, float]:
+        calls.append(1)
+        return {"reads": float(len(calls)), "read_rate": 0.98}
+
+    with (
+        EventSink(mqtt_broker.host, mqtt_broker.port, mqtt_broker.service("central")) as sink,
+        Outbox(tmp_path / "outbox.db", STATION) as outbox,
+        running(Publisher(outbox, config, client_id="e", status=figures, status_interval_s=1.0)),
+    ):
+        wait_until(lambda: len([s for s in sink.statuses if s.state == "online"]) >= 2)
+        online = [status for status in sink.statuses if status.state == "online"]
+    offline = sink.statuses[-1]
+    assert online[0].metrics == {"reads": 1.0, "read_rate": 0.98}
+    assert online[1].metrics["reads"] == 2.0 and online[1].at > online[0].at
+    assert offline.state == "offline" and offline.metrics["reads"] == len(calls)
+
+
+def test_the_batch_topic_reaches_the_listener_on_every_connect(
+    mqtt_broker: Broker, tmp_path: Path
+) -> None:
+    config = mqtt_config(mqtt_broker, mqtt_broker.station(str(STATION)))
+    announced = b'{"retained": "before the station connects"}'
+    heard: list[bytes] = []
+    with AckingSink(mqtt_broker.host, mqtt_broker.port, mqtt_broker.service("central")) as sink:
+        sink.publish_batch(STATION, announced)
+        with (
+            Outbox(tmp_path / "outbox.db", STATION) as outbox,
+            running(Publisher(outbox, config, client_id="e", on_batch=heard.append)),
+        ):
+            wait_until(lambda: len(heard) == 1)
+            mqtt_broker.stop()
+            mqtt_broker.start()  # it keeps retained messages: the station hears it again
+            wait_until(lambda: len(heard) == 2)
+            sink.wait_subscribed(2)
+            sink.publish_batch(STATION, None)
+            wait_until(lambda: len(heard) == 3)
+    assert heard == [announced, announced, b""]

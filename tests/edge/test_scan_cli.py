@@ -11,10 +11,12 @@ from pathlib import Path
 import cv2
 import pytest
 
+from linetrace.broker.events import MAX_SNAPSHOT_CHARS
 from linetrace.edge import cli as edge_cli
 from linetrace.edge.gs1 import to_hri
 from linetrace.synth.conveyor import ConveyorSpec, write_conveyor
 from tests.edge.barcodes import BAD_CHECK_DIGIT_HRI, GOOD_HRI, GTIN, canvas, datamatrix
+from tests.edge.scenes import covered, ean13, place
 
 STATS_KEYS = {"frames", "seconds", "fps", "reads", "noreads", "rejected"}
 # The synthetic generator's label kinds and the symbology the decoder reports for each.
@@ -113,6 +115,8 @@ def test_formats_the_backend_cannot_read_exit_2(
         ["scan", "x", "--fps", "0"],
         ["scan", "x", "--backend", "opencv"],
         ["scan", "x", "--start", "yesterday"],
+        ["scan", "x", "--workers", "-1"],
+        ["scan", "x", "--workers", "two"],
     ],
 )
 def test_bad_arguments_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
@@ -139,6 +143,7 @@ def test_scan_finds_each_conveyor_item_exactly_once(
 
     assert code == 0
     records = [json.loads(line) for line in out.splitlines()]
+    assert all(record["kind"] == "read" for record in records)  # nothing is covered here
     unmatched = [item for item in truth.items if item.readable]
     for record in records:
         first_frame = round(
@@ -158,4 +163,38 @@ def test_scan_finds_each_conveyor_item_exactly_once(
     stats = json.loads(err.strip().splitlines()[-1])
     assert stats["frames"] == truth.frames
     assert stats["reads"] == len(records)
-    assert stats["rejected"] == 0
+    assert stats["rejected"] == 0 and stats["dropped"] == 0
+    assert stats["decode_ms_p50"] > 0
+
+
+def test_a_covered_label_is_a_noread_record_with_its_snapshot_size(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "belt"
+    folder.mkdir()
+    label = covered(ean13(scale=3))
+    for index in range(5):
+        cv2.imwrite(str(folder / f"{index}.png"), place(label, (800, 400), 40 + 20 * index, 80))
+
+    code = edge(["scan", str(folder), "--json", "--stats", "--fps", "10", "--workers", "1"])
+    out, err = capsys.readouterr()
+
+    assert code == 0
+    (record,) = [json.loads(line) for line in out.splitlines()]
+    assert (record["kind"], record["text"], record["frames"]) == ("noread", None, 5)
+    assert 0 < record["snapshot_bytes"] <= MAX_SNAPSHOT_CHARS * 3 // 4
+    stats = json.loads(err.strip().splitlines()[-1])
+    assert (stats["noreads"], stats["reads"], stats["frames"]) == (1, 0, 5)
+
+
+def test_the_table_says_no_read(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "belt"
+    folder.mkdir()
+    for index in range(3):
+        image = place(covered(ean13(scale=3)), (800, 400), 40 + 20 * index, 80)
+        cv2.imwrite(str(folder / f"{index}.png"), image)
+
+    assert edge(["scan", str(folder), "--fps", "10", "--workers", "0"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+
+    assert len(lines) == 2 and lines[1].endswith("(no read)")

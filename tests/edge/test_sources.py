@@ -219,3 +219,61 @@ def test_station_timezone_accepts_offsets_zones_and_defaults_to_local() -> None:
     assert station_timezone(timedelta(hours=7)).utcoffset(None) == timedelta(hours=7)
     assert station_timezone(HANOI) is HANOI
     assert station_timezone(None).utcoffset(datetime.now()) is not None
+
+
+def test_a_reopened_file_resumes_at_its_frame_with_the_same_times(tmp_path: Path) -> None:
+    video = write_video(tmp_path / "clip.avi", frames=8, fps=25.0)
+
+    with open_source(str(video), start=START, first_index=5) as source:
+        frames = list(source)
+
+    assert [f.index for f in frames] == [5, 6, 7]
+    assert [int(f.image[0, 0, 0]) for f in frames] == pytest.approx([100, 120, 140], abs=4)
+    assert frames[0].mono == pytest.approx(5 / 25.0)
+    assert frames[0].wall == START + timedelta(seconds=5 / 25.0)
+
+
+def test_a_reopened_folder_resumes_at_its_image(folder: Path) -> None:
+    with open_source(str(folder), start=START, fps=5.0, first_index=3) as source:
+        frames = list(source)
+
+    assert [f.index for f in frames] == [3, 4]
+    assert frames[0].mono == pytest.approx(0.6)
+
+
+def test_a_negative_first_index_is_refused(folder: Path) -> None:
+    with pytest.raises(SourceError, match="first_index"):
+        open_source(str(folder), first_index=-1)
+
+
+def test_luma_frames_are_the_grayscale_picture_straight_from_the_decoder(
+    tmp_path: Path,
+) -> None:
+    video = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter.fourcc(*"mp4v"), 25.0, (64, 48))
+    assert writer.isOpened()
+    for index in range(4):
+        writer.write(shade(40 + 40 * index))
+    writer.release()
+
+    with open_source(str(video), luma=True) as source:
+        luma = list(source)
+    with open_source(str(video)) as source:
+        colour = list(source)
+
+    assert [f.image.shape for f in luma] == [(48, 64)] * 4
+    assert [f.image.shape for f in colour] == [(48, 64, 3)] * 4
+    for gray, bgr in zip(luma, colour, strict=True):
+        # The same picture, its luminance in video range (16-235) rather than full range.
+        expected = 16 + cv2.cvtColor(bgr.image, cv2.COLOR_BGR2GRAY).astype(float) * 219 / 255
+        assert np.abs(gray.image.astype(float) - expected).mean() < 3
+
+
+def test_sources_say_whether_they_are_live_and_paced(tmp_path: Path, folder: Path) -> None:
+    video = write_video(tmp_path / "clip.avi", frames=2)
+
+    with open_source(str(video)) as offline, open_source(str(video), realtime=True) as paced:
+        assert (offline.live, offline.realtime) == (False, False)
+        assert (paced.live, paced.realtime) == (False, True)
+    with open_source(str(folder), realtime=True) as shots:
+        assert (shots.live, shots.realtime) == (False, True)

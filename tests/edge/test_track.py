@@ -1,14 +1,19 @@
-"""The passage tracker: one passage per item, by code, time and place."""
+"""The trackers: one passage per item by code, time and place; located regions followed
+along the belt to tell read labels from no-reads."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+import numpy as np
 import pytest
 
 from linetrace.edge.decode import Symbol
+from linetrace.edge.locate import Region
+from linetrace.edge.reader import Sighting
+from linetrace.edge.regions import RegionTrack, RegionTracker
 from linetrace.edge.track import PassageTracker, Track
-from tests.edge.barcodes import START, symbol
+from tests.edge.barcodes import START, Image, symbol
 
 FPS = 30.0
 WINDOW = 0.5
@@ -201,3 +206,212 @@ def test_a_serialised_code_continues_its_passage_wherever_it_is_read() -> None:
     assert [
         t.frames for t in run([[symbol(serialised, x, 100)] for x in (100, 110, 600, 610)])
     ] == [2, 2]
+
+
+# --- carried sightings: labels already read, not decoded again ------------------------------
+
+
+def test_carried_sightings_extend_a_passage_without_counting_as_decodes() -> None:
+    tracker = PassageTracker(WINDOW)
+    a = symbol("A")
+    tracker.observe(0, 0.0, START, [a])
+    for index in range(1, 5):
+        mono = index / FPS
+        tracker.observe(index, mono, START + timedelta(seconds=mono), [], [a])
+
+    (track,) = tracker.finish()
+
+    assert (track.frames, track.decodes) == (5, 1)
+    assert track.last_seen == START + timedelta(seconds=4 / FPS)
+
+
+def test_a_carried_sighting_never_starts_a_passage() -> None:
+    tracker = PassageTracker(WINDOW)
+    tracker.observe(0, 0.0, START, [], [symbol("A")])
+
+    assert tracker.open_count == 0
+    assert tracker.finish() == []
+
+
+# --- the region tracker: located symbols followed along the belt ---------------------------
+
+BELT = (30.0 * FPS, 0.0)  # 30 px a frame, left to right
+LABEL = (60.0, 60.0)
+
+
+def region(
+    x: float,
+    y: float = 200.0,
+    *,
+    size: tuple[float, float] = LABEL,
+    bars: float | None = None,
+    coherence: float = 0.05,
+    edge: bool = False,
+) -> Region:
+    return Region((x, y), size, 0.0, bars, coherence, 200.0, edge)
+
+
+def seen(
+    tracker: RegionTracker, index: int, *sightings: Sighting, image: Image | None = None
+) -> tuple[list[Symbol], list[RegionTrack]]:
+    mono = index / FPS
+    return tracker.observe(index, mono, START + timedelta(seconds=mono), sightings, image)
+
+
+def follow(frames: list[list[Sighting]], *, linear_confirmations: int = 2) -> list[RegionTrack]:
+    """Every region track, closed, for one list of sightings per frame."""
+    tracker = RegionTracker(WINDOW, linear_confirmations)
+    tracker.belt = BELT
+    image = np.full((400, 1200), 128, np.uint8)
+    closed: list[RegionTrack] = []
+    for index, sightings in enumerate(frames):
+        closed += seen(tracker, index, *sightings, image=image)[1]
+    return closed + tracker.finish()
+
+
+def noreads(tracks: list[RegionTrack]) -> list[RegionTrack]:
+    return [track for track in tracks if track.is_noread]
+
+
+def test_a_symbol_never_decoded_is_one_noread_with_a_snapshot() -> None:
+    tracks = follow([[Sighting(region(100 + 30 * i))] for i in range(6)])
+
+    (track,) = tracks
+    assert track.is_noread and track.frames == 6 and track.whole == 6
+    assert track.snapshot is not None and track.snapshot.shape == (92, 92)  # + margins
+
+
+def test_a_decoded_symbol_is_no_noread_and_is_hinted_at_where_it_will_be() -> None:
+    dm = symbol("DM", 100, 200)
+    tracker = RegionTracker(WINDOW, 2)
+    tracker.belt = BELT
+    seen(tracker, 0, Sighting(region(100), (dm,)))
+
+    (hint,) = tracker.hints(2 / FPS)
+    assert hint.region.centre == pytest.approx((160.0, 200.0))
+    carried, _ = seen(tracker, 2, Sighting(region(160), carried=hint.key))
+    assert [s.centre for s in carried] == [pytest.approx((160.0, 200.0))]
+    (track,) = tracker.finish()
+    assert not track.is_noread and track.frames == 2
+
+
+def test_a_linear_code_is_hinted_only_once_two_frames_agree() -> None:
+    ean = symbol("4006381333931", 100, 200, symbology="EAN13", symbology_id="]E0")
+    tracker = RegionTracker(WINDOW, 2)
+    tracker.belt = BELT
+    seen(tracker, 0, Sighting(region(100, bars=0.0, coherence=0.9), (ean,)))
+    assert tracker.hints(1 / FPS) == []
+
+    seen(tracker, 1, Sighting(region(130, bars=0.0, coherence=0.9), (ean,)))
+    assert len(tracker.hints(2 / FPS)) == 1
+
+
+def test_a_hint_goes_stale_with_the_window() -> None:
+    tracker = RegionTracker(WINDOW, 1)
+    tracker.belt = BELT
+    seen(tracker, 0, Sighting(region(100), (symbol("DM"),)))
+
+    assert len(tracker.hints(WINDOW - 0.01)) == 1
+    assert tracker.hints(WINDOW + 0.01) == []
+
+
+def test_a_cut_off_label_a_speck_or_a_glint_is_no_noread() -> None:
+    cut = [[Sighting(region(10 + 30 * i, edge=True))] for i in range(6)]
+    speck = [[Sighting(region(100 + 30 * i, size=(24.0, 24.0)))] for i in range(6)]
+    once = [[Sighting(region(100))]]
+
+    for frames in (cut, speck, once):
+        assert noreads(follow(frames)) == []
+
+
+def test_a_caption_beside_a_read_symbol_belongs_to_that_label() -> None:
+    frames = [
+        [
+            Sighting(region(100 + 30 * i), (symbol("DM", 100 + 30 * i, 200),)),
+            Sighting(region(195 + 30 * i, size=(60.0, 40.0))),  # 35 px to the right
+        ]
+        for i in range(6)
+    ]
+
+    tracks = follow(frames)
+
+    assert len(tracks) == 2 and noreads(tracks) == []
+
+
+def test_two_undecoded_parts_of_one_label_make_one_noread() -> None:
+    beside = [
+        [Sighting(region(100 + 30 * i)), Sighting(region(170 + 30 * i, size=(60.0, 40.0)))]
+        for i in range(6)
+    ]
+    # The two ends of a linear code either side of a sticker, 300 px apart in line.
+    ends = [
+        [
+            Sighting(region(100 + 30 * i, bars=0.0, coherence=0.9)),
+            Sighting(region(400 + 30 * i, bars=0.0, coherence=0.9)),
+        ]
+        for i in range(6)
+    ]
+
+    assert len(noreads(follow(beside))) == 1
+    assert len(noreads(follow(ends))) == 1
+
+
+def test_two_undecoded_labels_apart_are_two_noreads() -> None:
+    big = (80.0, 80.0)  # symbols, not slivers
+    frames = [  # 60 px between them, as labels on two boxes side by side at least are
+        [
+            Sighting(region(100 + 30 * i, 100, size=big)),
+            Sighting(region(100 + 30 * i, 240, size=big)),
+        ]
+        for i in range(6)
+    ]
+
+    assert len(noreads(follow(frames))) == 2
+
+
+def test_a_sliver_beside_a_covered_symbol_is_part_of_its_noread() -> None:
+    frames = [
+        [
+            Sighting(region(100 + 30 * i, 100, size=(80.0, 80.0))),
+            Sighting(region(100 + 30 * i, 250, size=(40.0, 30.0))),  # 150 px off, small
+        ]
+        for i in range(6)
+    ]
+
+    assert len(noreads(follow(frames))) == 1
+
+
+def test_without_a_code_the_regions_measure_the_belt_themselves() -> None:
+    tracker = RegionTracker(WINDOW, 2)  # no belt given
+    closed: list[RegionTrack] = []
+    for index in range(6):  # two labels moving 80 px a frame, wider than they are long
+        closed += seen(
+            tracker,
+            index,
+            Sighting(region(100 + 80 * index, 100)),
+            Sighting(region(300 + 80 * index, 300)),
+        )[1]
+
+    assert len(closed + tracker.finish()) == 2
+
+
+def test_a_region_moving_more_than_its_size_per_frame_stays_one_track_with_the_belt() -> None:
+    fast = [[Sighting(region(100 + 80 * i))] for i in range(6)]  # 80 px a frame, 60 px wide
+    tracker = RegionTracker(WINDOW, 2)
+    tracker.belt = (80.0 * FPS, 0.0)
+    closed: list[RegionTrack] = []
+    for index, sightings in enumerate(fast):
+        closed += seen(tracker, index, *sightings)[1]
+
+    assert len(closed + tracker.finish()) == 1
+
+
+def test_a_still_frame_extends_what_was_in_view_without_decoding() -> None:
+    tracker = RegionTracker(WINDOW, 2)
+    seen(tracker, 0, Sighting(region(100), (symbol("DM"),)), Sighting(region(400)))
+    tracker.observe_still(1, 1 / FPS, START + timedelta(seconds=1 / FPS))
+
+    tracks = tracker.finish()
+
+    assert [t.frames for t in tracks] == [2, 2]
+    assert [sum(t.decodes.values()) for t in tracks] == [1, 0]

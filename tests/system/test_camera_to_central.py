@@ -1,12 +1,14 @@
 """The whole loop with real processes: Mosquitto, ``central run`` and ``edge run``.
 
-A 100-item synthetic conveyor video plays into an edge agent; every readable item must be
-stored at central exactly once, and nothing else may be.
+A 100-item synthetic conveyor video plays into an edge agent at a labelling station;
+every readable item must be stored at central exactly once as a read, every occluded
+label as one no-read, and nothing else may be.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 import urllib.request
 from collections import Counter
@@ -82,7 +84,13 @@ def test_every_readable_item_is_stored_exactly_once(
     edge_toml.write_text(
         tomli_w.dumps(
             {
-                "station": {"site": site, "line": line, "station": station, "utc_offset": "+07:00"},
+                "station": {
+                    "site": site,
+                    "line": line,
+                    "station": station,
+                    "role": "labelling",
+                    "utc_offset": "+07:00",
+                },
                 "source": {"spec": str(video), "realtime": False},
                 "mqtt": {
                     "host": mqtt_broker.host,
@@ -94,6 +102,8 @@ def test_every_readable_item_is_stored_exactly_once(
             }
         )
     )
+    register = ["central", "station", "add", STATION, "--config", str(central_toml)]
+    subprocess.run(linetrace_argv(*register), check=True, stdout=subprocess.DEVNULL)
     central = Child(
         "central",
         linetrace_argv("central", "run", "--config", str(central_toml)),
@@ -113,7 +123,7 @@ def test_every_readable_item_is_stored_exactly_once(
         assert edge_code == 0, edge.tail(40)
         deadline = time.monotonic() + 30
         events = _events(api)
-        while len(events) < len(readable) and time.monotonic() < deadline:
+        while len(events) < len(truth.items) and time.monotonic() < deadline:
             time.sleep(0.5)
             events = _events(api)
         time.sleep(1.0)  # anything late and extra would show now
@@ -123,19 +133,22 @@ def test_every_readable_item_is_stored_exactly_once(
     finally:
         stop_all([edge, central])
 
-    expected_gs1 = {item.text: item.gs1 for item in readable}
     from linetrace.edge.gs1 import to_hri
 
-    stored_hri = Counter(to_hri(event["symbology_id"], event["text"]) for event in events)
+    reads = [event for event in events if event["kind"] == "read"]
+    noreads = [event for event in events if event["kind"] == "noread"]
+    assert len(reads) + len(noreads) == len(events), "only reads and no-reads at labelling"
+    expected_gs1 = {item.text: item.gs1 for item in readable}
+    stored_hri = Counter(to_hri(event["symbology_id"], event["text"]) for event in reads)
     expected_hri = Counter(item.text for item in readable)
     assert stored_hri - expected_hri == Counter(), "stored but not readable in the video"
     assert expected_hri - stored_hri == Counter(), "readable in the video but not stored"
-    for event in events:
-        hri = to_hri(event["symbology_id"], event["text"])
-        assert event["gs1"] == expected_gs1[hri]
-        assert event["observed_at"].endswith("+07:00")
-        assert event["kind"] == "read"
+    for event in reads:
+        assert event["gs1"] == expected_gs1[to_hri(event["symbology_id"], event["text"])]
+    unreadable = [item for item in truth.items if not item.readable]
+    assert unreadable, "the video should test unreadable labels"
+    assert len(noreads) == len(unreadable), "one no-read per occluded label"
+    assert all(event["observed_at"].endswith("+07:00") for event in events)
     assert sorted(event["seq"] for event in events) == list(range(1, len(events) + 1))
     assert len({event["event_id"] for event in events}) == len(events)
     assert health["ingest"]["dead_lettered"] == 0
-    assert any(not item.readable for item in truth.items), "the video should test unreadables"
