@@ -111,6 +111,8 @@ def test_a_started_batch_arrives_retained_and_a_closed_one_is_cleared(
 ) -> None:
     started = central.post("/api/batches", json={"line": LINE, "gtin": GTIN, "lot": LOT})
     assert started.status_code == 201, started.text
+    with station(mqtt_broker) as first:  # the announcer publishes on its own thread
+        first.announcement()
     with station(mqtt_broker) as subscriber:  # subscribes after the publish: retained
         announced = subscriber.announcement()
         assert (announced.batch_id, announced.gtin, announced.lot) == (
