@@ -11,6 +11,9 @@ the stations as publisher processes (one MQTT connection per station, QoS 1). It
   beyond central's ``ack`` watermark, as an edge's outbox does, so the figure is what
   central commits and acknowledges, end to end;
 - p50/p99 latency from publish to commit at a steady ``--rate`` events/s;
+- the drain rate: ``--preload`` events queued in the broker while central is stopped,
+  then taken in by a restarted central with no publisher running. The sustained figure
+  shares the cores with the publishers; this one is central's own capacity;
 - the time of a lot trace (if the traces module is installed) and of a per-code lookup
   over ``--trace-rows`` stored events, bulk-loaded directly (not through MQTT).
 
@@ -76,6 +79,9 @@ GTINS = ["08938500000010", "08938500000027", "08938500000034", "08938500000041"]
 # would: 1,000 per station keeps the broker's per-client queue (10,000) from overflowing
 # with up to 8 stations while leaving central ample work queued.
 DEFAULT_WINDOW = 1000
+# Events queued in the broker for a stopped central before the drain run: within the
+# broker's per-client queue (MAX_QUEUED_MESSAGES, 10,000), so none is dropped.
+DEFAULT_PRELOAD = 9_600
 # Seconds to wait for the last events of a phase before reporting what arrived.
 PHASE_TIMEOUT_S = 120.0
 # Lots in the trace data set: a lot of a thousand items is a realistic production batch.
@@ -460,8 +466,10 @@ def running_ingest(
         engine.dispose()
 
 
-def ingest_phases(broker: Broker, url: str, args: argparse.Namespace) -> tuple[float, list[float]]:
-    """Sustained events/s, then latencies at a steady rate, on one fresh database."""
+def ingest_phases(
+    broker: Broker, url: str, args: argparse.Namespace
+) -> tuple[float, list[float], float | None]:
+    """Sustained events/s, latencies at a steady rate, then the drain rate, on one database."""
     clear_acks(broker)
     migrate(url)
     engine = open_engine(url)
@@ -506,7 +514,42 @@ def ingest_phases(broker: Broker, url: str, args: argparse.Namespace) -> tuple[f
             PHASE_TIMEOUT_S,
             "latency: events missing",
         )
-        return sustained, clock.latencies(sent)
+    latencies = clock.latencies(sent)
+    drained = drain_rate(broker, url, args, first_seq=per_station + steady + 1)
+    return sustained, latencies, drained
+
+
+def drain_rate(broker: Broker, url: str, args: argparse.Namespace, first_seq: int) -> float | None:
+    """Events/s central takes from a queue the broker filled while it was stopped.
+
+    The sustained figure has the publishers (and the broker's work for them) on the same
+    cores as central; here they are done before central starts, so the figure is central's
+    own capacity, which a central that comes back to a backlog shows. Returns None when
+    the preload is 0.
+    """
+    per_station = int(args.preload) // len(broker.stations)
+    if per_station < 1:
+        return None
+    run_publishers(
+        broker.host,
+        broker.port,
+        broker.stations,
+        first_seq=first_seq,
+        count=per_station,
+        rate=None,
+        window=None,  # central is stopped: its session queues everything
+        processes=args.publishers,
+    )
+    total = per_station * len(broker.stations)
+    began = time.perf_counter()
+    cpu_before = time.process_time()
+    with running_ingest(broker, url, args.batch_size, CommitClock()) as central:
+        wait_for(lambda: central.stats().stored >= total, PHASE_TIMEOUT_S, "drain: events missing")
+        seconds = time.perf_counter() - began
+        print(
+            f"  central CPU (drain): {(time.process_time() - cpu_before) / total * 1e6:.0f} us/event"
+        )
+    return total / seconds
 
 
 # --- the trace data set ----------------------------------------------------------------------
@@ -680,6 +723,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--window", type=int, default=DEFAULT_WINDOW, help="events per station beyond the ack"
     )
     parser.add_argument("--publishers", type=int, default=2, help="publisher processes")
+    parser.add_argument(
+        "--preload",
+        type=int,
+        default=DEFAULT_PRELOAD,
+        help="events queued while central is stopped, for the drain rate (0: skip)",
+    )
     args = parser.parse_args(argv)
     kinds = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
     print(
@@ -694,10 +743,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 with database(kind, folder, "ingest") as url:
                     if url is None:
                         continue
-                    sustained, latencies = ingest_phases(broker, url, args)
+                    sustained, latencies, drained = ingest_phases(broker, url, args)
                     print(
                         f"{kind}: sustained {sustained:,.0f} events/s ({sustained / raw:.0%} of raw)"
                     )
+                    if drained is not None:
+                        print(
+                            f"{kind}: drain of a {args.preload:,}-event backlog: "
+                            f"{drained:,.0f} events/s ({drained / raw:.0%} of raw)"
+                        )
                     if latencies:
                         print(
                             f"{kind}: latency at {args.rate:,.0f} events/s: "

@@ -222,6 +222,32 @@ def parse_event(payload: bytes) -> ScanEvent:
     """Turn wire bytes into a :class:`ScanEvent`, or raise :class:`ContractError` with why."""
     if len(payload) > MAX_EVENT_BYTES:
         raise ContractError(f"payload of {len(payload)} bytes exceeds {MAX_EVENT_BYTES}")
+    event = _parse_valid_event(payload)
+    if event is not None:
+        return event
+    return _parse_with_reasons(payload)
+
+
+def _parse_valid_event(payload: bytes) -> ScanEvent | None:
+    """The event, parsed by pydantic's own JSON reader; None when any check fails.
+
+    Valid events (nearly all of them) take this path, about twice as fast as ``json.loads``
+    plus ``model_validate``. Anything it does not accept goes through
+    :func:`_parse_with_reasons`, which decides and words the refusal, so the reasons stay
+    the same; it also refuses what this reader might let through (a missing
+    ``schema_version``, which the model would default, or an unsupported major).
+    """
+    try:
+        event = ScanEvent.model_validate_json(payload)
+    except (ValidationError, TopicError):
+        return None
+    if "schema_version" not in event.model_fields_set or event.major_version != SUPPORTED_MAJOR:
+        return None
+    return event
+
+
+def _parse_with_reasons(payload: bytes) -> ScanEvent:
+    """Parse step by step, so that a refusal says which step failed and why."""
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError:

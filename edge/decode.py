@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
+from linetrace.edge.margin import error_correction_used
+
 if TYPE_CHECKING:
     import numpy.typing as npt
 
@@ -135,6 +137,9 @@ class Symbol:
     gs1: bool
     corners: tuple[Point, Point, Point, Point]  # top-left, top-right, bottom-right, bottom-left
     orientation: int | None = None  # degrees clockwise in (-180, 180], None when unknown
+    # Share of the symbol's error correction this read spent, 0..1; None where the
+    # symbology has none (linear codes) or the backend does not report it (zbar).
+    ec_used: float | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -241,6 +246,7 @@ class ZxingDecoder:
             gs1=barcode.content_type == self._zxing.ContentType.GS1,
             corners=corners,
             orientation=int(barcode.orientation),
+            ec_used=error_correction_used(barcode.extra),
         )
 
 

@@ -372,4 +372,5 @@ class ScanPipeline:
             checks=dict(meaning.checks),
             first_frame=track.first_index,
             first_frame_in_view=min(located, track.first_index) if located is not None else None,
+            ec_used=track.ec_used,
         )

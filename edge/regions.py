@@ -525,4 +525,5 @@ def _shifted(symbol: Symbol, dx: float, dy: float) -> Symbol:
         gs1=symbol.gs1,
         corners=(corners[0], corners[1], corners[2], corners[3]),
         orientation=symbol.orientation,
+        ec_used=symbol.ec_used,
     )

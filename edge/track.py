@@ -80,12 +80,16 @@ class Track:
     decodes: int = 1
     first_index: int = 0  # the frame of the first read
     rivals: list[Track] = field(default_factory=list)
+    # The most error correction any decode of this passage spent: the margin warns before
+    # codes fail, and the read nearest to failing is the first to show a fading printer.
+    ec_used: float | None = None
 
     @classmethod
     def start(cls, symbol: Symbol, index: int, mono: float, wall: datetime) -> Track:
         centre = symbol.centre
         return cls(
-            symbol, wall, wall, mono, mono, index, centre, centre, first_index=index
+            symbol, wall, wall, mono, mono, index, centre, centre, first_index=index,
+            ec_used=symbol.ec_used,
         )  # fmt: skip
 
     def continues_at(self, index: int, mono: float, window_s: float) -> bool:
@@ -132,6 +136,8 @@ class Track:
         self.last_centre = symbol.centre
         self.frames += 1
         self.decodes += int(decoded)
+        if decoded and symbol.ec_used is not None:
+            self.ec_used = max(symbol.ec_used, self.ec_used or 0.0)
 
 
 class PassageTracker:

@@ -2,13 +2,16 @@
 
 The hot path is ``INSERT ... ON CONFLICT (event_id) DO NOTHING RETURNING event_id`` for
 a whole batch, so a resent event costs nothing and the caller learns which events were
-new without a read before the write: on SQLite one multi-row statement, on PostgreSQL
-one prepared statement pipelined over the rows (see :func:`_insert_events_pipelined`).
+new without a read before the write: on SQLite one multi-row statement (see
+:func:`_insert_events_multirow`), on PostgreSQL one prepared statement pipelined over the
+rows (see :func:`_insert_events_pipelined`). Both talk to the driver directly, because
+SQLAlchemy's per-row parameter handling cost more CPU than the database's own work.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import sqlite3
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,7 +21,7 @@ import psycopg
 import sqlalchemy as sa
 from psycopg.types.json import Json
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql.dml import Insert
 
 from linetrace.broker.events import ScanEvent
@@ -31,6 +34,12 @@ from linetrace.central.store.tables import (
 )
 
 __all__ = ["DeadLetter", "event_row", "insert_dead_letters", "insert_events"]
+
+# SQLite's default limit on the parameters of one statement since 3.32 (2020); Python
+# 3.11's own SQLite is newer. A batch of a few hundred events is one statement.
+_SQLITE_MAX_PARAMETERS = 32766
+
+_BindProcessor = Callable[[Any], Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +84,72 @@ def insert_events(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> 
         return set()
     if connection.dialect.name == "postgresql":
         return _insert_events_pipelined(connection, rows)
+    if connection.dialect.name == "sqlite":
+        return _insert_events_multirow(connection, rows)
     statement = _insert_ignoring_duplicates(connection).returning(events.c.event_id)
     return set(connection.execute(statement, list(rows)).scalars())
+
+
+def _insert_events_multirow(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> set[UUID]:
+    """SQLite: one multi-row INSERT per batch, its values converted by the column types.
+
+    The same statement SQLAlchemy renders for an executemany with RETURNING, without its
+    per-row parameter machinery (measured at about half the CPU of the whole insert).
+    The columns' own bind processors convert the values, so what is stored is the same.
+    """
+    names = list(rows[0])
+    if "event_id" not in names or "payload" not in names:
+        raise ValueError("an events row needs its event_id and payload")
+    convert = [_bind_processor(connection.dialect, name) for name in names]
+    stored_id = names.index("event_id")
+    driver = connection.connection.driver_connection
+    if not isinstance(driver, sqlite3.Connection):
+        raise TypeError(f"SQLite through sqlite3 only, not {type(driver).__name__}")
+    per_statement = max(1, _SQLITE_MAX_PARAMETERS // len(names))
+    new: set[UUID] = set()
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start : start + per_statement]
+        sql = (
+            f"INSERT INTO {events.name} ({', '.join(names)}) VALUES "
+            + ", ".join(f"({', '.join('?' for _ in names)})" for _ in chunk)
+            + " ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
+        )
+        params: list[Any] = []
+        ids: dict[Any, UUID] = {}
+        for row in chunk:
+            values = _converted(sql, row, names, convert)
+            ids[values[stored_id]] = row["event_id"]
+            params += values
+        try:
+            returned = driver.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise sa.exc.DBAPIError.instance(sql, None, exc, sqlite3.Error) from exc
+        new.update(ids[stored[0]] for stored in returned)
+    return new
+
+
+def _bind_processor(dialect: Dialect, name: str) -> _BindProcessor | None:
+    """What SQLAlchemy itself applies: the dialect's own type (e.g. SQLite's date format)."""
+    processor: _BindProcessor | None = (
+        events.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+    )
+    return processor
+
+
+def _converted(
+    sql: str,
+    row: Mapping[str, Any],
+    names: Sequence[str],
+    convert: Sequence[_BindProcessor | None],
+) -> list[Any]:
+    """One row's values as the driver takes them; a value its type refuses is a row error."""
+    try:
+        return [
+            row[name] if process is None else process(row[name])
+            for name, process in zip(names, convert, strict=True)
+        ]
+    except (TypeError, ValueError) as exc:
+        raise sa.exc.StatementError(str(exc), sql, None, exc) from exc
 
 
 def _insert_events_pipelined(

@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from linetrace.broker.events import EventKind
+from linetrace.broker.events import EventKind, StationStatus
+from linetrace.broker.topics import StationId
+from linetrace.edge.batch import CurrentBatch
 from linetrace.edge.gs1 import to_hri
 from linetrace.edge.margin import (
     DecodeMargin,
@@ -17,12 +19,21 @@ from linetrace.edge.margin import (
     frames_to_first_read,
 )
 from linetrace.edge.model import Passage
+from linetrace.edge.outbox import Outbox
 from linetrace.edge.pipeline import PipelineConfig, ScanPipeline
 from linetrace.edge.sources import open_source
+from linetrace.edge.status import AgentCounters, CapacityAlarm, ScanFigures, StatusBoard
 from linetrace.synth.conveyor import ConveyorSpec, Truth, TruthItem, write_conveyor
+from tests.edge.barcodes import GOOD_HRI, canvas, datamatrix, frame
+from tests.edge.scenes import gs1_128
 
 ICT = timezone(timedelta(hours=7))
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=ICT)
+STATION = StationId("hcm1", "L1", "pack-1")
+
+
+def _idle() -> ScanFigures:
+    return ScanFigures()
 
 
 def read(
@@ -142,3 +153,53 @@ def test_a_synthetic_videos_reads_give_frames_to_first_read(tmp_path: Path) -> N
     assert figures.frames_to_first_read == pytest.approx(sum(delays) / len(delays))
     # A clean label is read soon after it enters the view, long before it leaves it.
     assert min(delays) >= 0 and max(delays) < spec.fps
+
+
+def worn(image: np.ndarray, patches: int, seed: int = 0) -> np.ndarray:
+    """``image`` with ``patches`` module-sized spots inside the symbol flipped."""
+    damaged = image.copy()
+    rng = np.random.default_rng(seed)
+    height, width = image.shape[:2]
+    for _ in range(patches):
+        y, x = int(rng.integers(8, height - 8)), int(rng.integers(8, width - 8))
+        damaged[y - 2 : y + 2, x - 2 : x + 2] = 255 - damaged[y, x]
+    return damaged
+
+
+def passage_of(label: np.ndarray) -> Passage:
+    """The one read passage of ``label`` carried across a belt by the scan pipeline."""
+    frames = [frame(canvas([(label, 10 + 6 * i, 60)]), i) for i in range(8)]
+    pipeline = ScanPipeline(PipelineConfig())
+    passages: list[Passage] = []
+    for item in frames:
+        passages += pipeline.feed(item)
+    (passage,) = passages + pipeline.finish()
+    return passage
+
+
+def test_a_worn_label_reports_more_error_correction_up_to_the_status_message(
+    tmp_path: Path,
+) -> None:
+    clean_label = datamatrix(GOOD_HRI, scale=4)
+    clean = passage_of(clean_label)
+    worn_passage = passage_of(worn(clean_label, patches=5))
+    assert clean.ec_used == 0.0
+    assert worn_passage.text == clean.text
+    assert worn_passage.ec_used is not None and worn_passage.ec_used > 0.1
+
+    margin = DecodeMargin()
+    margin.add(clean)
+    margin.add(worn_passage)
+    with Outbox(tmp_path / "o.db", STATION, capacity=10) as outbox:
+        board = StatusBoard(
+            outbox, CapacityAlarm(outbox, 0.8), margin, AgentCounters(), CurrentBatch(), _idle
+        )
+        status = StationStatus(state="online", at=T0, metrics=board.metrics())
+    received = StationStatus.model_validate_json(status.to_payload())
+    assert received.metrics["ec_used"] == pytest.approx(worn_passage.ec_used / 2)
+
+
+def test_a_linear_code_reports_no_error_correction() -> None:
+    label = gs1_128(scale=2)
+    passage = passage_of(label)
+    assert passage.symbology == "Code128" and passage.ec_used is None

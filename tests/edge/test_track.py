@@ -3,6 +3,7 @@ along the belt to tell read labels from no-reads."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import numpy as np
@@ -165,6 +166,25 @@ def test_finish_closes_everything_oldest_first() -> None:
     assert texts(tracker.finish()) == ["B", "A"]
     assert tracker.open_count == 0
     assert tracker.finish() == []
+
+
+def test_a_passage_keeps_the_most_error_correction_a_decode_spent() -> None:
+    reads = [
+        replace(symbol("A", 100 + 5 * i), ec_used=use) for i, use in enumerate((0.1, 0.4, 0.2))
+    ]
+    tracker = PassageTracker(WINDOW)
+    for index, read in enumerate(reads):
+        tracker.observe(index, index / FPS, START, [read])
+    # A carried sighting is no decode: whatever it says about error correction is old.
+    carried = replace(symbol("A", 115), ec_used=0.9)
+    tracker.observe(3, 3 / FPS, START, [], [carried])
+    (track,) = tracker.finish()
+    assert track.ec_used == 0.4 and track.frames == 4
+
+
+def test_a_passage_of_linear_reads_has_no_error_correction_figure() -> None:
+    (track,) = run([[symbol("A", 100, symbology="Code128", symbology_id="]C1")]] * 3)
+    assert track.ec_used is None
 
 
 def test_negative_window_or_gate_is_refused() -> None:
