@@ -11,6 +11,8 @@ own full durability settings.
 from __future__ import annotations
 
 import logging
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +31,15 @@ SQLITE_BUSY_TIMEOUT_MS = 5000
 POSTGRES_CONNECT_TIMEOUT_S = 5
 
 _SQLITE_PRAGMAS = (
-    "PRAGMA journal_mode=WAL",
-    "PRAGMA synchronous=NORMAL",
     f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
+    "PRAGMA synchronous=NORMAL",
     "PRAGMA foreign_keys=ON",
 )
+# Switching a new file to WAL takes an exclusive lock, and SQLite answers "database is
+# locked" at once (without its busy handler) while another process holds any lock on it,
+# as when several instances start on a new file together. Retried at this pace, within
+# the busy timeout; once the file is in WAL mode the pragma is a no-op read.
+_WAL_RETRY_S = 0.05
 
 
 def open_engine(url: str | URL) -> Engine:
@@ -63,5 +69,18 @@ def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     try:
         for pragma in _SQLITE_PRAGMAS:
             cursor.execute(pragma)
+        _enter_wal(cursor)
     finally:
         cursor.close()
+
+
+def _enter_wal(cursor: Any) -> None:
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(_WAL_RETRY_S)
