@@ -381,12 +381,13 @@ class Publisher:
             self._wake.notify_all()
 
     def wait_drained(self, timeout: float) -> bool:
-        """Wait until central covers everything stored; False when ``timeout`` passes first."""
+        """Wait until central covers everything stored and the broker has answered every
+        publish (its last PUBACK can come after central's watermark); False on timeout."""
         deadline = time.monotonic() + timeout
         while True:
             with self._wake:
-                passes = self._passes
-            if self._outbox.depth() == 0:
+                passes, inflight = self._passes, self._inflight
+            if inflight == 0 and self._outbox.depth() == 0:
                 return True
             remaining = deadline - time.monotonic()
             if remaining <= 0:
