@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from linetrace.broker.topics import StationId
     from linetrace.central.config import CentralSettings
     from linetrace.central.stations import Station
-    from linetrace.central.store import Cursor, EventQuery
+    from linetrace.central.store import Cursor, EventQuery, StoredDeadLetter
 
 __all__ = ["register"]
 
@@ -237,58 +237,38 @@ def _station_add(args: argparse.Namespace) -> int:
 
 def _station_disable(args: argparse.Namespace) -> int:
     from linetrace.central.stations import set_enabled
-    from linetrace.central.store import open_engine
 
-    settings = _settings(args)
     station = _station_arg(args.station)
-    if settings is None or station is None:
+    if station is None:
         return 2
-    if not _migrated(settings):
-        return 1
-    engine = open_engine(settings.database_url)
-    try:
-        with engine.begin() as connection:
-            found = set_enabled(connection, station, False)
-    finally:
-        engine.dispose()
-    if not found:
-        print(f"linetrace central station disable: {station} is not registered", file=sys.stderr)
-        return 1
+    found: list[bool] = []
+    status = _in_database(
+        args, lambda connection: found.append(set_enabled(connection, station, False))
+    )
+    if status:
+        return status
+    if not found[0]:
+        return _refuse(args, f"{station} is not registered")
     print(f"{station} disabled: its events are dead-lettered until it is added again")
     return 0
 
 
 def _station_list(args: argparse.Namespace) -> int:
-    from sqlalchemy.exc import SQLAlchemyError
-
     from linetrace.central.progress import all_progress, open_gaps
     from linetrace.central.stations import list_stations
-    from linetrace.central.store import open_engine
 
-    settings = _settings(args)
-    if settings is None:
-        return 2
-    engine = open_engine(settings.database_url)
-    try:
-        with engine.connect() as connection:
-            progress = all_progress(connection)
-            for station in list_stations(connection):
-                line = _station_json(station)
-                own = progress.get(station.id)
-                line["watermark"] = own.watermark if own else 0
-                line["max_seq_seen"] = own.max_seq_seen if own else 0
-                gaps = open_gaps(connection, own) if own else []
-                line["open_gaps"] = [[gap.first, gap.last] for gap in gaps]
-                print(json.dumps(line))
-    except SQLAlchemyError as exc:
-        print(
-            f"linetrace central station list: {_reason(exc)} (run: linetrace central migrate)",
-            file=sys.stderr,
-        )
-        return 1
-    finally:
-        engine.dispose()
-    return 0
+    def work(connection: Connection) -> None:
+        progress = all_progress(connection)
+        for station in list_stations(connection):
+            line = _station_json(station)
+            own = progress.get(station.id)
+            line["watermark"] = own.watermark if own else 0
+            line["max_seq_seen"] = own.max_seq_seen if own else 0
+            gaps = open_gaps(connection, own) if own else []
+            line["open_gaps"] = [[gap.first, gap.last] for gap in gaps]
+            print(json.dumps(line))
+
+    return _in_database(args, work)
 
 
 def _station_arg(text: str) -> StationId | None:
@@ -378,43 +358,31 @@ def _dead_letters_replay(args: argparse.Namespace) -> int:
 
 
 def _dead_letters_list(args: argparse.Namespace) -> int:
-    from sqlalchemy.exc import SQLAlchemyError
+    from linetrace.central.store import MAX_PAGE_SIZE, find_dead_letters
 
-    from linetrace.central.store import MAX_PAGE_SIZE, find_dead_letters, open_engine
-
-    settings = _settings(args)
-    if settings is None:
-        return 2
-    engine = open_engine(settings.database_url)
-    try:
-        with engine.connect() as connection:
-            page = find_dead_letters(
-                connection,
-                reason_prefix=args.reason_prefix,
-                include_replayed=args.all,
-                limit=min(args.limit, MAX_PAGE_SIZE),
-            )
-    except SQLAlchemyError as exc:
-        print(f"linetrace central dead-letters list: {_reason(exc)}", file=sys.stderr)
-        return 1
-    finally:
-        engine.dispose()
-    for letter in page.letters:
-        print(
-            json.dumps(
-                {
-                    "id": letter.id,
-                    "received_at": letter.received_at.isoformat(),
-                    "topic": letter.topic,
-                    "reason": letter.reason,
-                    "payload_size": letter.payload_size,
-                    "payload": letter.payload.decode("utf-8", errors="replace"),
-                    "replayed_at": letter.replayed_at.isoformat() if letter.replayed_at else None,
-                },
-                ensure_ascii=False,
-            )
+    def work(connection: Connection) -> None:
+        page = find_dead_letters(
+            connection,
+            reason_prefix=args.reason_prefix,
+            include_replayed=args.all,
+            limit=min(args.limit, MAX_PAGE_SIZE),
         )
-    return 0
+        for letter in page.letters:
+            print(json.dumps(_dead_letter_json(letter), ensure_ascii=False))
+
+    return _in_database(args, work)
+
+
+def _dead_letter_json(letter: StoredDeadLetter) -> dict[str, object]:
+    return {
+        "id": letter.id,
+        "received_at": letter.received_at.isoformat(),
+        "topic": letter.topic,
+        "reason": letter.reason,
+        "payload_size": letter.payload_size,
+        "payload": letter.payload.decode("utf-8", errors="replace"),
+        "replayed_at": letter.replayed_at.isoformat() if letter.replayed_at else None,
+    }
 
 
 # --- products, batches, traces -------------------------------------------------------------

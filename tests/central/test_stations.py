@@ -179,6 +179,9 @@ def test_cli_registers_lists_and_replays(
     assert main(["central", "dead-letters", "list", "--all", *args]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 2  # ... unless asked for
     assert main(["central", "station", "disable", STATION, *args]) == 0
+    capsys.readouterr()
+    assert main(["central", "station", "disable", "hcm1/L9/nowhere", *args]) == 1
+    assert "hcm1/L9/nowhere is not registered" in capsys.readouterr().err
     assert main(["central", "station", "add", "bad/id", *args]) == 2
     assert "must be SITE/LINE/STATION" in capsys.readouterr().err
     assert main(["central", "station", "add", STATION, "--gln", "123", *args]) == 2
