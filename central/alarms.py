@@ -10,9 +10,15 @@ committed together with the data that caused it, or not at all. Uniqueness while
 enforced by the database (a unique ``open_key``), which also holds when several central
 instances raise the same alarm at once.
 
+A condition that grows while its alarm is open (more reused seqs, more dead letters)
+updates the open alarm's message and details in place (:func:`update_alarm`), so the
+operator sees one alarm with current counts.
+
 Kinds raised by the ingest: ``event_conflict`` (an event_id arrived again with different
-content), ``seq_gap`` (a station's seq has a gap that stayed open too long). Other parts
-of central raise their own kinds through the same functions.
+content), ``seq_gap`` (a station's seq has a gap that stayed open too long),
+``seq_reused`` (a station sent a new event under a seq already stored), ``dead_letters``
+(refused messages arriving in a burst). Other parts of central raise their own kinds
+through the same functions.
 """
 
 from __future__ import annotations
@@ -34,9 +40,12 @@ __all__ = [
     "AlarmNotFound",
     "acknowledge_alarm",
     "clear_alarm",
+    "find_open_alarm",
     "list_alarms",
     "open_alarm_keys",
+    "open_alarms",
     "raise_alarm",
+    "update_alarm",
 ]
 
 SEVERITIES = ("info", "warning", "critical")
@@ -120,6 +129,32 @@ def clear_alarm(conn: Connection, *, station: str | None, kind: str, key: str) -
     return result.rowcount > 0
 
 
+def find_open_alarm(conn: Connection, *, station: str | None, kind: str, key: str) -> Alarm | None:
+    """The open alarm ``(station, kind, key)``, or None."""
+    open_key = _open_key(station, kind[:_KIND_LIMIT], key[:_KEY_LIMIT])
+    row = conn.execute(sa.select(alarms).where(alarms.c.open_key == open_key)).mappings().first()
+    return None if row is None else _alarm(row)
+
+
+def update_alarm(
+    conn: Connection, alarm_id: int, *, message: str, details: Mapping[str, Any] | None
+) -> bool:
+    """Replace an open alarm's message and details; False when it is cleared (or unknown).
+
+    Its id, ``raised_at`` and acknowledgement stay: the alarm is the same condition, now
+    with current figures.
+    """
+    result = conn.execute(
+        alarms.update()
+        .where(alarms.c.id == alarm_id, alarms.c.cleared_at.is_(None))
+        .values(
+            message=message[:_MESSAGE_LIMIT],
+            details=dict(details) if details is not None else None,
+        )
+    )
+    return result.rowcount > 0
+
+
 def acknowledge_alarm(conn: Connection, alarm_id: int, by: str) -> Alarm:
     """Note that ``by`` has seen the alarm (it stays open until its cause is resolved)."""
     conn.execute(
@@ -161,6 +196,22 @@ def open_alarm_keys(conn: Connection, kind: str) -> list[tuple[str | None, str]]
         )
     )
     return [(row.station, row.key) for row in rows]
+
+
+def open_alarms(conn: Connection, kind: str, *, lock: bool = False) -> list[Alarm]:
+    """Every open alarm of ``kind``, oldest first; ``lock`` holds them until the commit.
+
+    A sweep that decides from an alarm's details whether to clear it locks them first, so
+    an ingest transaction updating one meanwhile makes the sweep wait and see the update.
+    """
+    statement = (
+        sa.select(alarms)
+        .where(alarms.c.kind == kind, alarms.c.cleared_at.is_(None))
+        .order_by(alarms.c.id)
+    )
+    if lock:
+        statement = statement.with_for_update()
+    return [_alarm(row) for row in conn.execute(statement).mappings()]
 
 
 def _open_key(station: str | None, kind: str, key: str) -> str:

@@ -205,6 +205,11 @@ def _register_station_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentP
     disable.add_argument("station", metavar="SITE/LINE/STATION")
     disable.set_defaults(handler=_station_disable)
 
+    enable = actions.add_parser("enable", help="take a disabled station's events again")
+    _add_config(enable)
+    enable.add_argument("station", metavar="SITE/LINE/STATION")
+    enable.set_defaults(handler=_station_enable)
+
     listing = actions.add_parser("list", help="print the stations and their seq progress")
     _add_config(listing)
     listing.set_defaults(handler=_station_list)
@@ -236,20 +241,48 @@ def _station_add(args: argparse.Namespace) -> int:
 
 
 def _station_disable(args: argparse.Namespace) -> int:
-    from linetrace.central.stations import set_enabled
+    station = _station_arg(args.station)
+    if station is None:
+        return 2
+    return _station_set_enabled(
+        args,
+        station,
+        False,
+        f"{station} disabled: its events are dead-lettered until "
+        f"'linetrace central station enable {station}'",
+    )
+
+
+def _station_enable(args: argparse.Namespace) -> int:
+    from linetrace.central.stations import disabled_reason_prefix
 
     station = _station_arg(args.station)
     if station is None:
         return 2
+    prefix = disabled_reason_prefix(station)
+    return _station_set_enabled(
+        args,
+        station,
+        True,
+        f"{station} enabled: its events are taken in again; to take in those refused "
+        f"meanwhile: linetrace central dead-letters replay --reason-prefix '{prefix}'",
+    )
+
+
+def _station_set_enabled(
+    args: argparse.Namespace, station: StationId, enabled: bool, done: str
+) -> int:
+    from linetrace.central.stations import set_enabled
+
     found: list[bool] = []
     status = _in_database(
-        args, lambda connection: found.append(set_enabled(connection, station, False))
+        args, lambda connection: found.append(set_enabled(connection, station, enabled))
     )
     if status:
         return status
     if not found[0]:
-        return _refuse(args, f"{station} is not registered")
-    print(f"{station} disabled: its events are dead-lettered until it is added again")
+        return _refuse(args, f"{station} is not registered (add it: linetrace central station add)")
+    print(done)
     return 0
 
 

@@ -184,6 +184,37 @@ class IngestSettings(_Section):
         "alarm is raised.",
     )
 
+    seq_reuse_alarm_clear_after_s: int = Field(
+        # A reused seq is a fault only a person fixes (an edge's outbox was wiped, or two
+        # edges share a station id); a quarter of an hour without a new clash shows that
+        # the edge's seqs have passed the old ones, or that the shared id was fixed, and
+        # is long enough for a shift to see the alarm on the live page before it clears.
+        default=900,
+        ge=60,
+        le=7 * 86_400,
+        description="Seconds without a new reused seq after which a station's seq_reused "
+        "alarm clears itself.",
+    )
+    dead_letter_alarm_threshold: int = Field(
+        # A station mistyped or not yet registered refuses every event, at line speed a
+        # few per second; single refusals (a malformed label text, a resend racing a
+        # disable) stay far below 20 in five minutes.
+        default=20,
+        ge=1,
+        le=1_000_000,
+        description="Dead letters from one source (a station topic, or any other topic) "
+        "within dead_letter_alarm_window_s that raise a dead_letters alarm.",
+    )
+    dead_letter_alarm_window_s: int = Field(
+        # Five minutes smooths a short burst into one alarm, and clears the alarm five
+        # minutes after the last refusal, once the cause is fixed.
+        default=300,
+        ge=10,
+        le=86_400,
+        description="Seconds over which dead letters are counted for the dead_letters "
+        "alarm; it clears once a whole window passes without one from that source.",
+    )
+
     @model_validator(mode="after")
     def _batch_fits_in_flight(self) -> IngestSettings:
         if self.batch_size > self.max_in_flight:

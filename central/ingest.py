@@ -33,7 +33,8 @@ Known limitations:
 
 After each commit the writer publishes the stations' new watermarks, retained, on their
 ``ack`` topics (the edge deletes what they cover). It republishes all of them after every
-(re)connect, and every few seconds it also raises or clears ``seq_gap`` alarms.
+(re)connect, and every few seconds it also raises or clears ``seq_gap``, ``dead_letters`` and ``seq_reused``
+alarms.
 """
 
 from __future__ import annotations
@@ -66,8 +67,10 @@ from linetrace.central.batch import (
     write_batch,
 )
 from linetrace.central.config import CentralSettings
+from linetrace.central.deadletteralarms import sweep_dead_letter_alarms
 from linetrace.central.gapalarms import sweep_gap_alarms
 from linetrace.central.progress import all_progress
+from linetrace.central.seqreuse import sweep_seq_reuse_alarms
 from linetrace.central.stats import IngestCounters, IngestStats
 
 __all__ = ["EVENTS_SUBSCRIPTION", "CommitListener", "Ingest"]
@@ -422,7 +425,18 @@ class Ingest:
         try:
             with self._engine.begin() as connection:
                 progress = all_progress(connection)
-                sweep_gap_alarms(connection, datetime.now(UTC), gap_after)
+                now = datetime.now(UTC)
+                sweep_gap_alarms(connection, now, gap_after)
+                ingest = self._settings.ingest
+                sweep_dead_letter_alarms(
+                    connection,
+                    now,
+                    threshold=ingest.dead_letter_alarm_threshold,
+                    window=timedelta(seconds=ingest.dead_letter_alarm_window_s),
+                )
+                sweep_seq_reuse_alarms(
+                    connection, now, timedelta(seconds=ingest.seq_reuse_alarm_clear_after_s)
+                )
         except sa.exc.SQLAlchemyError as exc:
             log.warning("watermark and gap sweep failed: %s", _first_line(exc))
             return

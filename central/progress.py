@@ -9,7 +9,9 @@ cover an event that is not committed. It is cheap: only a batch that brings ``wa
 1`` can move it, the batch's own seqs usually carry it all the way (events arrive in
 order), and only when seqs arrived out of order does one indexed query over the
 station's seqs above the watermark find where the contiguous run ends. Duplicated seqs
-(two event_ids with one seq) count once.
+(two event_ids with one seq) count once, and raise a ``seq_reused`` alarm
+(:mod:`.seqreuse`); that check, too, queries only when a batch brings a seq at or below
+the station's highest seen, or one seq twice.
 
 Several central instances may store events of one station at once. The station's
 progress row is locked (``SELECT ... FOR UPDATE``) before it is read, and the events are
@@ -28,6 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from linetrace.broker.topics import StationId
+from linetrace.central.seqreuse import check_seq_reuse, may_reuse
 from linetrace.central.store.dialect_insert import dialect_insert
 from linetrace.central.store.tables import events, station_progress
 
@@ -77,7 +80,11 @@ def advance(
     updates = []
     for station in order:
         before = current[station]
-        after = _next_state(conn, before, set(new_seqs[station]), now)
+        seqs = new_seqs[station]
+        distinct = set(seqs)
+        if may_reuse(seqs, distinct, before.max_seq_seen):
+            check_seq_reuse(conn, station, seqs, before.max_seq_seen, now)
+        after = _next_state(conn, before, distinct, now)
         if _state(after) != _state(before):
             updates.append(after)
         if after.watermark != before.watermark:

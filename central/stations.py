@@ -4,8 +4,9 @@ The broker's ACL already proves that a message on a station's topic came from th
 station's account; the registry adds the site's own decision that the station belongs
 in the records (its GLN, its role, whether it is in service). An event from a station not
 registered, or disabled, is dead-lettered with a reason that says what to do, and
-``linetrace central dead-letters replay`` takes it in once the station is registered:
-nothing is lost by registering late.
+``linetrace central dead-letters replay`` takes it in once the station is registered
+(or enabled again: ``linetrace central station enable``): nothing is lost by registering
+late, or by a station disabled for a while.
 
 Auto-registration (``ingest.auto_register_stations``) registers a station on its first
 event instead. It is off by default so that a production site keeps one deliberate step
@@ -35,6 +36,8 @@ __all__ = [
     "Station",
     "StationError",
     "admit",
+    "disabled_reason",
+    "disabled_reason_prefix",
     "get_station",
     "list_stations",
     "register_station",
@@ -72,6 +75,20 @@ def unknown_station_reason(station: StationId) -> str:
         f"{UNKNOWN_STATION_PREFIX} {station}: register it (linetrace central station add "
         f"{station}), then replay its dead letters (linetrace central dead-letters replay "
         f"--reason-prefix '{UNKNOWN_STATION_PREFIX}')"
+    )
+
+
+def disabled_reason_prefix(station: StationId) -> str:
+    """How the dead-letter reasons of a disabled station begin; a replay filters on it."""
+    return f"station {station} is disabled"
+
+
+def disabled_reason(station: StationId) -> str:
+    """The dead-letter reason for an event of a disabled station, with the way back."""
+    prefix = disabled_reason_prefix(station)
+    return (
+        f"{prefix}: enable it (linetrace central station enable {station}), then replay "
+        f"its dead letters (linetrace central dead-letters replay --reason-prefix '{prefix}')"
     )
 
 
@@ -152,10 +169,7 @@ def admit(
             else:
                 refused[station] = unknown_station_reason(station)
         elif not enabled[station]:
-            refused[station] = (
-                f"station {station} is disabled (enable it with linetrace central station "
-                "add, then replay its dead letters)"
-            )
+            refused[station] = disabled_reason(station)
     return refused
 
 

@@ -1,7 +1,15 @@
 """``GET /api/alarms`` and ``POST /api/alarms/{id}/ack``: what needs an operator's eye.
 
-Acknowledging says someone has seen an alarm; it stays open until its cause is resolved
-(a gap filled), or for good where only a person can resolve it (an event conflict).
+Acknowledging says someone has seen an alarm; it stays open until its cause is resolved,
+or for good where only a person can resolve it (an event conflict). How each kind clears:
+
+- ``seq_gap``: when the missing seqs arrive (the watermark passes the gap);
+- ``seq_reused``: after ``ingest.seq_reuse_alarm_clear_after_s`` without a new event
+  under a seq already stored (the station's edge was fixed, or its new seqs passed the
+  old ones);
+- ``dead_letters``: after ``ingest.dead_letter_alarm_window_s`` without a dead letter from
+  that source (the station registered or enabled, its edge upgraded);
+- ``event_conflict``: never by itself; acknowledge it once the two versions are examined.
 """
 
 from __future__ import annotations
@@ -25,7 +33,9 @@ class AlarmOut(BaseModel):
     id: int = Field(description="The alarm's id.")
     raised_at: datetime = Field(description="When it was raised.")
     station: str | None = Field(description="SITE/LINE/STATION it concerns, if one.")
-    kind: str = Field(description="What happened: event_conflict, seq_gap, ...")
+    kind: str = Field(
+        description="What happened: event_conflict, seq_gap, seq_reused, dead_letters, ..."
+    )
     key: str = Field(description="What it is about, within its kind (an event_id, a seq).")
     severity: str = Field(description="info, warning or critical.")
     message: str = Field(description="In words an operator can act on.")
@@ -60,6 +70,10 @@ def get_alarms(
 
 @router.post("/alarms/{alarm_id}/ack", response_model=AlarmOut)
 def ack_alarm(alarm_id: int, body: AckIn, engine: EngineDep) -> AlarmOut:
+    """Record who has seen an alarm. It does not clear it: ``seq_gap`` clears when the gap
+    fills, ``seq_reused`` after ``ingest.seq_reuse_alarm_clear_after_s`` without a new
+    reused seq, ``dead_letters`` after a window without a dead letter from its source;
+    ``event_conflict`` stays open for the record."""
     try:
         with engine.begin() as connection:
             alarm = acknowledge_alarm(connection, alarm_id, body.by)

@@ -11,8 +11,11 @@ from sqlalchemy.engine import Engine
 from linetrace.central.alarms import (
     acknowledge_alarm,
     clear_alarm,
+    find_open_alarm,
     list_alarms,
+    open_alarms,
     raise_alarm,
+    update_alarm,
 )
 from linetrace.central.api import create_app
 from tests.central.helpers import STATION, central_settings
@@ -64,6 +67,30 @@ def test_acknowledging_keeps_the_first_acknowledger(engine: Engine) -> None:
         assert acknowledge_alarm(connection, alarm_id, "anh").acknowledged_by == "anh"
         alarm = acknowledge_alarm(connection, alarm_id, "binh")
     assert (alarm.acknowledged_by, alarm.open) == ("anh", True)
+
+
+def test_an_open_alarm_is_updated_in_place_and_a_cleared_one_is_not(engine: Engine) -> None:
+    with engine.begin() as connection:
+        alarm_id = raise_alarm(
+            connection, station=STATION, kind="seq_reused", key="seq", message="1 reused"
+        )
+        acknowledge_alarm(connection, alarm_id, "anh")
+        assert update_alarm(connection, alarm_id, message="3 reused", details={"n": 3})
+        found = find_open_alarm(connection, station=STATION, kind="seq_reused", key="seq")
+        assert found is not None
+        assert (found.id, found.message, found.details) == (alarm_id, "3 reused", {"n": 3})
+        assert found.acknowledged_by == "anh", "an update keeps the acknowledgement"
+        other = raise_alarm(connection, station=None, kind="seq_reused", key="x", message="m")
+        assert [a.id for a in open_alarms(connection, "seq_reused", lock=True)] == [
+            alarm_id,
+            other,
+        ]
+        clear_alarm(connection, station=STATION, kind="seq_reused", key="seq")
+        assert not update_alarm(connection, alarm_id, message="late", details=None)
+        assert find_open_alarm(connection, station=STATION, kind="seq_reused", key="seq") is None
+        assert [a.id for a in open_alarms(connection, "seq_reused")] == [other]
+        (history,) = [a for a in list_alarms(connection, open_only=False) if a.id == alarm_id]
+    assert history.message == "3 reused"
 
 
 @pytest.fixture

@@ -63,12 +63,29 @@ def test_the_file_is_read_and_the_environment_overrides_it(
         ('[database]\nurl = "::nonsense"\n', "database.url: Value error, not a database URL"),
         ('[mqtt]\ntls_ca = "/no/such/ca.pem"\n', "mqtt.tls_ca: Value error, CA file"),
         ("colour = 1\n", "colour: Extra inputs are not permitted"),
+        ("[ingest]\ndead_letter_alarm_threshold = 0\n", "ingest.dead_letter_alarm_threshold"),
+        ("[ingest]\ndead_letter_alarm_window_s = 5\n", "ingest.dead_letter_alarm_window_s"),
+        ("[ingest]\nseq_reuse_alarm_clear_after_s = 1\n", "ingest.seq_reuse_alarm_clear_after_s"),
     ],
 )
 def test_a_bad_key_is_named(tmp_path: Path, text: str, says: str) -> None:
     with pytest.raises(ConfigError, match="invalid central configuration") as refused:
         load_settings(toml(tmp_path, text))
     assert says in str(refused.value)
+
+
+def test_alarm_thresholds_default_sensibly_and_follow_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ingest = load_settings().ingest
+    assert (ingest.dead_letter_alarm_threshold, ingest.dead_letter_alarm_window_s) == (20, 300)
+    assert ingest.seq_reuse_alarm_clear_after_s == 900
+    monkeypatch.setenv("LINETRACE_CENTRAL_INGEST__DEAD_LETTER_ALARM_THRESHOLD", "100")
+    monkeypatch.setenv("LINETRACE_CENTRAL_INGEST__DEAD_LETTER_ALARM_WINDOW_S", "60")
+    monkeypatch.setenv("LINETRACE_CENTRAL_INGEST__SEQ_REUSE_ALARM_CLEAR_AFTER_S", "3600")
+    ingest = load_settings().ingest
+    assert (ingest.dead_letter_alarm_threshold, ingest.dead_letter_alarm_window_s) == (100, 60)
+    assert ingest.seq_reuse_alarm_clear_after_s == 3600
 
 
 def test_a_bad_environment_value_names_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,6 +4,7 @@ and the replay that takes their events in once registered (both backends)."""
 from __future__ import annotations
 
 import json
+import shlex
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -186,3 +187,43 @@ def test_cli_registers_lists_and_replays(
     assert "must be SITE/LINE/STATION" in capsys.readouterr().err
     assert main(["central", "station", "add", STATION, "--gln", "123", *args]) == 2
     assert "is not 13 digits" in capsys.readouterr().err
+
+
+def test_cli_enable_takes_a_disabled_station_back_and_replay_takes_in_what_it_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    config = tmp_path / "central.toml"
+    config.write_text(f'[database]\nurl = "{url}"\n')
+    args = ["--config", str(config)]
+    assert main(["central", "migrate", *args]) == 0
+    assert main(["central", "station", "add", STATION, *args]) == 0
+    assert main(["central", "station", "disable", STATION, *args]) == 0
+    assert f"station enable {STATION}" in capsys.readouterr().out
+    from linetrace.central.store import open_engine
+
+    engine = open_engine(url)
+    try:
+        assert write_batch(engine, [inbound(1), inbound(2)]).stored == 0
+        (reason, _), _ = letters(engine)
+        assert reason.startswith(f"station {STATION} is disabled: enable it")
+        assert main(["central", "station", "enable", STATION, *args]) == 0
+        said = capsys.readouterr().out
+        assert said.startswith(f"{STATION} enabled")
+        printed = shlex.split(said.split("linetrace central ", 1)[1])
+        assert printed[:3] == ["dead-letters", "replay", "--reason-prefix"]
+        assert write_batch(engine, [inbound(3)]).stored == 1, "takes events again"
+        assert stored_seqs(engine) == [3]
+        assert main(["central", *printed, *args]) == 0  # the command it printed
+        assert "2 dead letters examined: 2 stored" in capsys.readouterr().out
+        assert stored_seqs(engine) == [1, 2, 3]
+        with engine.connect() as connection:
+            assert all_progress(connection)[PACK].watermark == 3
+            station = get_station(connection, PACK)
+        assert station is not None and station.enabled
+    finally:
+        engine.dispose()
+    assert main(["central", "station", "enable", "hcm1/L9/nowhere", *args]) == 1
+    assert "hcm1/L9/nowhere is not registered" in capsys.readouterr().err
+    assert main(["central", "station", "enable", "bad/id", *args]) == 2
+    assert "must be SITE/LINE/STATION" in capsys.readouterr().err
