@@ -3,9 +3,10 @@
 Run: ``python bench/central_ingest.py [--events N] [--stations K]
 [--database sqlite|postgresql|both]``. It starts a real Mosquitto with the project's
 generated configuration on a free port, central's :class:`Ingest` in this process, and
-the stations as publisher processes (one MQTT connection per station, QoS 1). It prints:
+the stations in a publisher process (one MQTT connection and account per station, QoS 1).
+It prints:
 
-- the raw broker rate: the same publishers into a no-op shared subscriber, measured in
+- the raw broker rate: the same stations into a no-op shared subscriber, measured in
   the same run, as the baseline every ingest figure is compared with;
 - sustained events/s into each database: each station keeps at most ``--window`` events
   beyond central's ``ack`` watermark, as an edge's outbox does, so the figure is what
@@ -14,8 +15,16 @@ the stations as publisher processes (one MQTT connection per station, QoS 1). It
 - the drain rate: ``--preload`` events queued in the broker while central is stopped,
   then taken in by a restarted central with no publisher running. The sustained figure
   shares the cores with the publishers; this one is central's own capacity;
+- for each of these phases, the CPU time per event of central (this process), of the
+  broker (from /proc, so Linux only) and of the load generator, and the cores each kept
+  busy: where the machine's cores went;
 - the time of a lot trace (if the traces module is installed) and of a per-code lookup
   over ``--trace-rows`` stored events, bulk-loaded directly (not through MQTT).
+
+The load generator must not take the cores central is measured on. By default the
+stations write pre-encoded MQTT v5 PUBLISH packets from one asyncio process, a few
+microseconds of CPU per event; ``--generator paho`` runs them as paho-mqtt clients
+instead (what an edge runs, about ten times the CPU) to compare.
 
 PostgreSQL: a throwaway database is created on the server named by
 ``LINETRACE_BENCH_DATABASE_URL`` (else ``LINETRACE_TEST_DATABASE_URL``, else
@@ -30,6 +39,7 @@ more than the absolute figure on a busy machine.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import multiprocessing as mp
 import os
@@ -42,17 +52,21 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
+from functools import partial
+from itertools import accumulate
 from multiprocessing.connection import Connection as Pipe
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 from uuid import UUID
 
 import paho.mqtt.client as mqtt
 import psycopg
 import sqlalchemy as sa
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from pydantic import SecretStr
 from sqlalchemy.engine import Engine, make_url
 
@@ -72,6 +86,7 @@ from linetrace.central.ingest import Ingest
 from linetrace.central.stations import register_station
 from linetrace.central.store import EventQuery, events, find_events, open_engine
 from linetrace.central.store import upgrade as migrate
+from linetrace.edge.publish import MAX_INFLIGHT
 
 HCM = timezone(timedelta(hours=7))
 GTINS = ["08938500000010", "08938500000027", "08938500000034", "08938500000041"]
@@ -88,6 +103,12 @@ PHASE_TIMEOUT_S = 120.0
 ITEMS_PER_LOT = 1000
 # Queries timed per lookup kind; the median is printed.
 QUERY_REPEATS = 15
+# How often the no-op consumer publishes the acks that move the stations' windows.
+ACK_INTERVAL_S = 0.005
+NOOP_CONSUMER = (
+    "a raw MQTT v5 client in its own process: central's shared subscription at QoS 1, "
+    f"a PUBACK per event, a retained ack per station every {ACK_INTERVAL_S * 1000:.0f} ms"
+)
 
 
 # --- events ----------------------------------------------------------------------------------
@@ -122,6 +143,192 @@ def event_payload(station: StationId, seq: int, lot: str, gtin: str) -> bytes:
     return json.dumps(document, separators=(",", ":")).encode()
 
 
+# --- MQTT v5 on the wire: the load generator's client ----------------------------------------
+# paho spends tens of microseconds of Python per message; on a small server the publishers
+# would then take the cores central is meant to be measured on. The simulated stations and
+# the no-op consumer speak the few MQTT v5 packets they need directly: every PUBLISH of a
+# run is encoded before the clock starts, so sending is a socket write and receiving a
+# PUBACK is a counter.
+
+CONNECT, CONNACK, PUBLISH, PUBACK, SUBSCRIBE, SUBACK = 1, 2, 3, 4, 8, 9
+DISCONNECT_PACKET = b"\xe0\x00"  # DISCONNECT, normal disconnection
+KEEPALIVE_S = 60
+# The receive maximum MQTT v5 assumes when the CONNACK names none.
+DEFAULT_RECEIVE_MAXIMUM = 65_535
+
+
+def varint(value: int) -> bytes:
+    """An MQTT variable byte integer."""
+    out = bytearray()
+    while True:
+        value, digit = value >> 7, value & 0x7F
+        out.append(digit | 0x80 if value else digit)
+        if not value:
+            return bytes(out)
+
+
+def read_varint(buffer: bytes | bytearray, offset: int) -> tuple[int, int] | None:
+    """The variable byte integer at ``offset`` and the offset after it; None if incomplete."""
+    value, shift = 0, 0
+    while offset < len(buffer):
+        byte = buffer[offset]
+        offset += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, offset
+        shift += 7
+    return None
+
+
+def utf8(text: str) -> bytes:
+    data = text.encode()
+    return len(data).to_bytes(2, "big") + data
+
+
+def packet(kind: int, flags: int, body: bytes) -> bytes:
+    return bytes([kind << 4 | flags]) + varint(len(body)) + body
+
+
+def connect_packet(client_id: str, username: str, password: str) -> bytes:
+    """CONNECT with clean start and no session expiry: nothing outlives the run."""
+    flags = 0x80 | 0x40 | 0x02  # user name, password, clean start
+    header = utf8("MQTT") + bytes([5, flags]) + KEEPALIVE_S.to_bytes(2, "big") + b"\x00"
+    return packet(CONNECT, 0, header + utf8(client_id) + utf8(username) + utf8(password))
+
+
+def subscribe_packet(packet_id: int, topic_filter: str) -> bytes:
+    """SUBSCRIBE to one filter at QoS 1."""
+    body = packet_id.to_bytes(2, "big") + b"\x00" + utf8(topic_filter) + b"\x01"
+    return packet(SUBSCRIBE, 0b0010, body)
+
+
+def publish_packet(
+    topic_name: str, payload: bytes, packet_id: int, *, retain: bool = False
+) -> bytes:
+    """PUBLISH at QoS 1, without properties."""
+    body = utf8(topic_name) + packet_id.to_bytes(2, "big") + b"\x00" + payload
+    return packet(PUBLISH, 0b0010 | retain, body)
+
+
+def puback_packet(packet_id: int) -> bytes:
+    """PUBACK, success: v5 allows leaving out the reason code and properties."""
+    return bytes([PUBACK << 4, 2]) + packet_id.to_bytes(2, "big")
+
+
+def parse_publish(flags: int, body: bytes) -> tuple[str, int, bytes]:
+    """Topic, packet id (0 at QoS 0) and payload of an incoming PUBLISH."""
+    end = 2 + int.from_bytes(body[:2], "big")
+    topic_name = body[2:end].decode()
+    packet_id = 0
+    if flags & 0b0110:
+        packet_id = int.from_bytes(body[end : end + 2], "big")
+        end += 2
+    properties = read_varint(body, end)
+    if properties is None:
+        raise ConnectionError("malformed PUBLISH")
+    length, start = properties
+    return topic_name, packet_id, body[start + length :]
+
+
+def receive_maximum(connack: bytes) -> int:
+    """The broker's Receive Maximum from a CONNACK body: QoS 1 messages it takes unacked."""
+    properties = Properties(PacketTypes.CONNACK)  # type: ignore[no-untyped-call]
+    properties.unpack(connack[2:])  # type: ignore[no-untyped-call]
+    return int(getattr(properties, "ReceiveMaximum", DEFAULT_RECEIVE_MAXIMUM))
+
+
+class MqttConnection(asyncio.Protocol):
+    """One MQTT v5 connection that subscribes to one filter; subclasses handle the traffic.
+
+    ``ready`` resolves once the subscription is granted. Incoming QoS 1 messages are
+    acknowledged in one write per read, after the subclass has seen them.
+    """
+
+    def __init__(self, client_id: str, username: str, password: str, topic_filter: str) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.receive_maximum = DEFAULT_RECEIVE_MAXIMUM
+        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._hello = connect_packet(client_id, username, password)
+        self._filter = topic_filter
+        self._buffer = bytearray()
+        self._replies = bytearray()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # a TCP connection's
+        self.transport.write(self._hello)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.ready.done():
+            self.ready.set_exception(ConnectionError(f"connection lost: {exc}"))
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self._buffer
+        buffer += data
+        offset, size = 0, len(buffer)
+        while offset + 2 <= size:
+            header = read_varint(buffer, offset + 1)
+            if header is None or header[0] + header[1] > size:
+                break
+            length, start = header
+            first = buffer[offset]
+            offset = start + length
+            if first >> 4 == PUBACK:  # success leaves the reason code out
+                self.on_puback(buffer[start + 2] if length > 2 else 0)
+            else:
+                self._handle(first, bytes(buffer[start:offset]))
+        del buffer[:offset]
+        if self._replies:
+            self.write(bytes(self._replies))
+            self._replies.clear()
+        self.after_read()
+
+    def _handle(self, first: int, body: bytes) -> None:
+        kind = first >> 4
+        if kind == PUBLISH:
+            topic_name, packet_id, payload = parse_publish(first & 0x0F, body)
+            if packet_id:
+                self._replies += puback_packet(packet_id)
+            self.on_message(topic_name, payload)
+        elif kind == CONNACK:
+            if body[1] != 0:
+                self.ready.set_exception(ConnectionError(f"CONNECT refused: reason {body[1]}"))
+                return
+            self.receive_maximum = receive_maximum(body)
+            self.write(subscribe_packet(1, self._filter))
+        elif kind == SUBACK and not self.ready.done():
+            if body[-1] >= 0x80:
+                self.ready.set_exception(ConnectionError(f"{self._filter}: refused ({body[-1]})"))
+            else:
+                self.ready.set_result(None)
+
+    def write(self, data: bytes | memoryview) -> None:
+        assert self.transport is not None
+        self.transport.write(data)
+
+    def close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(DISCONNECT_PACKET)
+            self.transport.close()
+
+    def on_puback(self, reason: int) -> None:
+        """The broker answered one of this connection's QoS 1 messages (0: success)."""
+
+    def on_message(self, topic_name: str, payload: bytes) -> None:
+        """An application message on the subscribed filter."""
+
+    def after_read(self) -> None:
+        """Called once per read, after its packets: the place to send more."""
+
+
+Conn = TypeVar("Conn", bound=MqttConnection)
+
+
+async def open_connection(factory: Callable[[], Conn], host: str, port: int) -> Conn:
+    _, connection = await asyncio.get_running_loop().create_connection(factory, host, port)
+    await asyncio.wait_for(connection.ready, 10.0)
+    return connection
+
+
 # --- the stations: publisher processes -------------------------------------------------------
 
 
@@ -129,17 +336,167 @@ def event_payload(station: StationId, seq: int, lot: str, gtin: str) -> bytes:
 class PublishPlan:
     host: str
     port: int
-    stations: list[tuple[str, str, str]]  # (station id, username, password)
+    stations: list[tuple[str, str]]  # (station id, which is also its user name; password)
     first_seq: int
     count: int  # events per station
     rate: float | None  # events/s over all of this process's stations; None: flat out
     window: int | None  # most events beyond the ack watermark per station; None: no limit
-    start_at: float  # time.time() to begin at
 
 
-def publisher_main(plan: PublishPlan, results: Pipe) -> None:
-    """One publisher process: prebuild payloads, publish, report send times."""
-    stations = [StationId.parse(s) for s, _, _ in plan.stations]
+@dataclass(frozen=True)
+class Published:
+    """What the publisher processes of one run report."""
+
+    sent_at: list[tuple[str, int, float]]  # (station, seq, when written); only at a set rate
+    cpu_s: float  # their CPU time from the start signal to the last acknowledgement
+
+
+def station_packets(station: StationId, first_seq: int, count: int) -> tuple[bytes, list[int]]:
+    """A station's PUBLISH packets for a run, back to back, and the offset of each."""
+    events_topic = topic(station, Channel.EVENTS)
+    packets = [
+        publish_packet(
+            events_topic,
+            event_payload(station, seq, f"L{seq // ITEMS_PER_LOT:04d}", GTINS[seq % len(GTINS)]),
+            seq % 65_535 + 1,  # never 0; far more ids than messages in flight
+        )
+        for seq in range(first_seq, first_seq + count)
+    ]
+    return b"".join(packets), list(accumulate(map(len, packets), initial=0))
+
+
+class Station(MqttConnection):
+    """A simulated edge on its own connection and credentials, flow-controlled as the edge is.
+
+    At most ``MAX_INFLIGHT`` (or the broker's Receive Maximum) messages wait for a PUBACK,
+    and at most ``window`` events lie beyond central's retained ``ack`` watermark.
+    """
+
+    def __init__(
+        self, station: StationId, password: str, packets: tuple[bytes, list[int]], plan: PublishPlan
+    ) -> None:
+        client_id = f"bench-{str(station).replace('/', '-')}-{secrets.token_hex(3)}"
+        super().__init__(client_id, str(station), password, topic(station, Channel.ACK))
+        self.name = str(station)
+        self.first_seq, self.count, self.window = plan.first_seq, plan.count, plan.window
+        self.sent = self.inflight = self.pubacks = 0
+        self.acked = plan.first_seq - 1
+        self.flat_out = False
+        self.progress = asyncio.Event()
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._blob = memoryview(packets[0])
+        self._offsets = packets[1]
+
+    def room(self) -> int:
+        """How many more events this station may write now."""
+        room = min(
+            self.count - self.sent,
+            min(MAX_INFLIGHT, self.receive_maximum) - self.inflight,
+        )
+        if self.window is not None:
+            room = min(room, self.acked + self.window + 1 - (self.first_seq + self.sent))
+        return room
+
+    def send(self, count: int) -> None:
+        """Write the next ``count`` pre-encoded packets in one go."""
+        self.write(self._blob[self._offsets[self.sent] : self._offsets[self.sent + count]])
+        self.sent += count
+        self.inflight += count
+
+    def on_puback(self, reason: int) -> None:
+        self.inflight -= 1
+        self.pubacks += 1
+        if reason >= 0x80 and not self.done.done():
+            self.done.set_exception(ConnectionError(f"{self.name}: PUBLISH refused ({reason:#x})"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        if not self.done.done():
+            self.done.set_exception(ConnectionError(f"{self.describe()}; connection lost: {exc}"))
+
+    def on_message(self, topic_name: str, payload: bytes) -> None:
+        if payload:  # an empty retained message clears the watermark
+            self.acked = max(self.acked, AckWatermark.model_validate_json(payload).seq)
+
+    def after_read(self) -> None:
+        if self.flat_out and (room := self.room()) > 0:
+            self.send(room)
+        self.progress.set()
+        last = self.first_seq + self.count - 1
+        covered = self.window is None or self.acked >= last
+        if self.pubacks == self.count and covered and not self.done.done():
+            self.done.set_result(None)
+
+    def describe(self) -> str:
+        return f"{self.name}: {self.pubacks} of {self.count} taken by the broker, ack {self.acked}"
+
+
+async def paced(stations: Sequence[Station], rate: float) -> list[tuple[str, int, float]]:
+    """Publish one event per station every ``len(stations) / rate`` seconds; note each write.
+
+    Each time is taken right before the write, which reaches the socket at once: at a set
+    rate nothing is queued in front of it.
+    """
+    interval = len(stations) / rate
+    sent_at = []
+    began = time.perf_counter()
+    for index in range(stations[0].count):
+        delay = began + index * interval - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        for station in stations:
+            while station.room() < 1:
+                station.progress.clear()
+                await station.progress.wait()
+            sent_at.append((station.name, station.first_seq + station.sent, time.time()))
+            station.send(1)
+    return sent_at
+
+
+async def _publish(plan: PublishPlan, link: Pipe) -> Published:
+    stations = [
+        await open_connection(
+            partial(
+                Station,
+                StationId.parse(name),
+                password,
+                station_packets(StationId.parse(name), plan.first_seq, plan.count),
+                plan,
+            ),
+            plan.host,
+            plan.port,
+        )
+        for name, password in plan.stations
+    ]
+    link.send("ready")
+    start_at: float = link.recv()  # every connection is idle until then
+    await asyncio.sleep(max(0.0, start_at - time.time()))
+    cpu_before = time.process_time()
+    sent_at: list[tuple[str, int, float]] = []
+    for station in stations:
+        station.flat_out = not plan.rate
+        station.after_read()  # flat out: the first writes; either way, done if nothing to do
+    if plan.rate:
+        sent_at = await paced(stations, plan.rate)
+    try:
+        await asyncio.wait_for(asyncio.gather(*(s.done for s in stations)), PHASE_TIMEOUT_S)
+    except TimeoutError:
+        raise TimeoutError("; ".join(s.describe() for s in stations if not s.done.done())) from None
+    cpu_s = time.process_time() - cpu_before
+    for station in stations:
+        station.close()
+    return Published(sent_at, cpu_s)
+
+
+def publisher_main(plan: PublishPlan, link: Pipe) -> None:
+    """One publisher process: encode every packet, connect, wait for the start, publish."""
+    link.send(asyncio.run(_publish(plan, link)))
+    link.close()
+
+
+def paho_publisher_main(plan: PublishPlan, link: Pipe) -> None:
+    """The same stations as paho-mqtt clients (what an edge runs), to compare generators."""
+    stations = [StationId.parse(name) for name, _ in plan.stations]
     payloads = {
         station: [
             event_payload(station, seq, f"L{seq // ITEMS_PER_LOT:04d}", GTINS[seq % len(GTINS)])
@@ -161,30 +518,31 @@ def publisher_main(plan: PublishPlan, results: Pipe) -> None:
             progress.notify_all()
 
     clients = {}
-    for (name, username, password), station in zip(plan.stations, stations, strict=True):
+    for (name, password), station in zip(plan.stations, stations, strict=True):
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=f"bench-{name.replace('/', '-')}-{secrets.token_hex(3)}",
             protocol=MQTTProtocolVersion.MQTTv5,
         )
-        client.username_pw_set(username, password)
-        client.max_inflight_messages_set(200)
+        client.username_pw_set(name, password)
+        client.max_inflight_messages_set(MAX_INFLIGHT)
         client.max_queued_messages_set(0)
         client.on_message = on_ack
-        client.connect(plan.host, plan.port, keepalive=60)
+        client.connect(plan.host, plan.port, keepalive=KEEPALIVE_S)
         client.subscribe(topic(station, Channel.ACK), qos=1)
         client.loop_start()
         clients[station] = client
+    link.send("ready")
+    start_at: float = link.recv()
+    time.sleep(max(0.0, start_at - time.time()))
+    cpu_before = time.process_time()
     sent_at: list[tuple[str, int, float]] = []
     infos = []
-    while time.time() < plan.start_at:
-        time.sleep(0.001)
-    began = time.time()
     interval = len(stations) / plan.rate if plan.rate else 0.0
     for index in range(plan.count):
         seq = plan.first_seq + index
         if interval:
-            due = began + index * interval
+            due = start_at + index * interval
             while (now := time.time()) < due:
                 time.sleep(min(due - now, 0.002))
         for station in stations:
@@ -200,57 +558,88 @@ def publisher_main(plan: PublishPlan, results: Pipe) -> None:
                     topic(station, Channel.EVENTS), payloads[station][index], qos=1
                 )
             )
-            sent_at.append((str(station), seq, stamp))
+            if interval:
+                sent_at.append((str(station), seq, stamp))
     for info in infos[-len(stations) * 10 :]:
         info.wait_for_publish(PHASE_TIMEOUT_S)
     last_seq = plan.first_seq + plan.count - 1
     if plan.window is not None:
         with progress:
             progress.wait_for(lambda: all(a >= last_seq for a in acked.values()), PHASE_TIMEOUT_S)
+    cpu_s = time.process_time() - cpu_before
     for client in clients.values():
         client.disconnect()
         client.loop_stop()
-    results.send(sent_at if plan.rate else [])
-    results.close()
+    link.send(Published(sent_at, cpu_s))
+    link.close()
+
+
+# What each --generator runs, and how the output names it.
+GENERATORS: dict[str, tuple[Callable[[PublishPlan, Pipe], None], str]] = {
+    "raw": (publisher_main, "pre-encoded MQTT v5 PUBLISH packets written by asyncio"),
+    "paho": (paho_publisher_main, "paho-mqtt clients, as an edge runs them"),
+}
+
+
+def receive(link: Pipe, timeout: float, what: str) -> Any:
+    """The next message from a child process, or an error naming what did not come."""
+    try:
+        if link.poll(timeout):
+            return link.recv()
+    except EOFError:
+        pass  # the child ended without answering; its traceback is on stderr
+    raise TimeoutError(what)
 
 
 def run_publishers(
-    host: str,
-    port: int,
-    stations: Sequence[Credentials],
+    broker: Broker,
     *,
     first_seq: int,
     count: int,
     rate: float | None,
     window: int | None,
-    processes: int,
-) -> tuple[float, list[tuple[str, int, float]]]:
-    """Start the publisher processes; return when they began and every (station, seq, sent)."""
-    start_at = time.time() + 2.0 + 0.1 * len(stations)  # after every process has built its payloads
-    groups = [list(stations[i::processes]) for i in range(processes)]
+    args: argparse.Namespace,
+    on_start: Callable[[], None] | None = None,
+) -> tuple[float, Published]:
+    """Run the stations' events through the publisher processes; return when they began.
+
+    Every process encodes its events and connects first; the clock starts (and
+    ``on_start`` is called) when all are ready.
+    """
+    target, _ = GENERATORS[args.generator]
+    groups = [broker.stations[i :: args.publishers] for i in range(args.publishers)]
     children = []
     for group in (g for g in groups if g):
-        receiving, sending = mp.Pipe(duplex=False)
-        share = rate * len(group) / len(stations) if rate else None
+        link, child_link = mp.Pipe()
+        share = rate * len(group) / len(broker.stations) if rate else None
         plan = PublishPlan(
-            host,
-            port,
-            [(c.username, c.username, c.password) for c in group],
+            broker.host,
+            broker.port,
+            [(c.username, c.password) for c in group],
             first_seq,
             count,
             share,
             window,
-            start_at,
         )
-        process = mp.Process(target=publisher_main, args=(plan, sending), daemon=True)
+        process = mp.Process(target=target, args=(plan, child_link), daemon=True)
         process.start()
-        sending.close()
-        children.append((process, receiving))
-    sent: list[tuple[str, int, float]] = []
-    for process, receiving in children:
-        sent += receiving.recv()
+        child_link.close()
+        children.append((process, link))
+    for _, link in children:
+        receive(link, PHASE_TIMEOUT_S, "a publisher process did not connect")
+    if on_start is not None:
+        on_start()
+    start_at = time.time() + 0.05
+    for _, link in children:
+        link.send(start_at)
+    reports: list[Published] = [
+        receive(link, 2 * PHASE_TIMEOUT_S, "a publisher process did not finish")
+        for _, link in children
+    ]
+    for process, _ in children:
         process.join(PHASE_TIMEOUT_S)
-    return start_at, sent
+    sent_at = [entry for report in reports for entry in report.sent_at]
+    return start_at, Published(sent_at, sum(report.cpu_s for report in reports))
 
 
 # --- the broker ------------------------------------------------------------------------------
@@ -314,63 +703,145 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.005)
 
 
+# --- where the cores go ----------------------------------------------------------------------
+
+
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far, from /proc/PID/stat."""
+    # Fields 14 and 15 (utime, stime); the command name before them may contain spaces.
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One timed phase: how many events, how long, and the CPU each party spent on them."""
+
+    events: int
+    seconds: float
+    central_s: float  # central's process (the no-op consumer's in the raw phase)
+    broker_s: float
+    generator_s: float | None  # None: no publisher ran while this phase was timed
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds
+
+    def cpu(self, consumer: str = "central") -> str:
+        """Each party's CPU per event and the cores it kept busy."""
+        parties = [(consumer, self.central_s), ("broker", self.broker_s)]
+        if self.generator_s is not None:
+            parties.append(("generator", self.generator_s))
+        shown = ", ".join(
+            f"{name} {spent / self.events * 1e6:.0f} ({spent / self.seconds:.2f})"
+            for name, spent in parties
+        )
+        return f"  CPU µs/event (cores busy): {shown}"
+
+
+class Meter:
+    """CPU time of this process (central's threads) and of the broker, from a start on."""
+
+    def __init__(self, broker: Broker) -> None:
+        self._pid = broker.process.pid
+        self._central = self._broker = 0.0
+
+    def start(self) -> None:
+        self._central = time.process_time()
+        self._broker = process_cpu_s(self._pid)
+
+    def phase(self, events: int, seconds: float, generator_s: float | None) -> Phase:
+        central_s = time.process_time() - self._central
+        return Phase(
+            events, seconds, central_s, process_cpu_s(self._pid) - self._broker, generator_s
+        )
+
+
 # --- the phases ------------------------------------------------------------------------------
 
 
-class NoopSubscriber:
+@dataclass(frozen=True)
+class Consumed:
+    """What the no-op consumer process reports."""
+
+    count: int
+    finished_at: float | None  # time.time() when the last expected event arrived
+    cpu_s: float
+
+
+class NoopConsumer(MqttConnection):
     """The baseline consumer: central's shared subscription and acks, without a database.
 
     It stores nothing, but acknowledges like central (a retained ``ack`` per station every
-    few milliseconds), so the publishers' windows flow exactly as they do with central.
+    few milliseconds), so the stations' windows flow exactly as they do with central.
     """
 
-    def __init__(self, broker: Broker) -> None:
+    def __init__(self, username: str, password: str, total: int) -> None:
+        events = subscription(Channel.EVENTS, shared_group=SHARED_GROUP)
+        super().__init__("bench-noop", username, password, events)
         self.count = 0
+        self.finished_at: float | None = None
+        self._total = total
         self._highest: dict[str, int] = {}
         self._published: dict[str, int] = {}
-        self._stop = threading.Event()
-        self._subscribed = threading.Event()
-        self._client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id="bench-noop",
-            protocol=MQTTProtocolVersion.MQTTv5,
-        )
-        self._client.username_pw_set(broker.central.username, broker.central.password)
-        self._client.on_message = self._on_message
-        self._client.on_subscribe = lambda *_a: self._subscribed.set()
-        self._client.connect(broker.host, broker.port, keepalive=60)
-        self._client.subscribe(subscription(Channel.EVENTS, shared_group=SHARED_GROUP), qos=1)
-        self._client.loop_start()
-        if not self._subscribed.wait(10):
-            raise TimeoutError("no-op subscription not granted")
-        self._acker = threading.Thread(target=self._ack_loop, daemon=True)
-        self._acker.start()
+        self._unacked = 0
+        self._packet_id = 0
 
-    def _on_message(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
+    def on_message(self, topic_name: str, payload: bytes) -> None:
         self.count += 1
-        payload = message.payload
         start = payload.find(b'"seq":') + 6
         seq = int(payload[start : payload.find(b",", start)])
-        station = message.topic
-        if seq > self._highest.get(station, 0):
-            self._highest[station] = seq
+        if seq > self._highest.get(topic_name, 0):
+            self._highest[topic_name] = seq
 
-    def _ack_loop(self) -> None:
-        while not self._stop.wait(0.005):
-            for events_topic, seq in list(self._highest.items()):
-                if self._published.get(events_topic) != seq:
-                    ack_topic = events_topic.rsplit("/", 1)[0] + "/" + Channel.ACK
-                    at = datetime.now(UTC)
-                    self._client.publish(
-                        ack_topic, AckWatermark(seq=seq, at=at).to_payload(), qos=1, retain=True
-                    )
-                    self._published[events_topic] = seq
+    def after_read(self) -> None:
+        if self.finished_at is None and self.count >= self._total:
+            self.finished_at = time.time()
 
-    def close(self) -> None:
-        self._stop.set()
-        self._acker.join()
-        self._client.disconnect()
-        self._client.loop_stop()
+    def on_puback(self, reason: int) -> None:
+        if reason >= 0x80:
+            raise ConnectionError(f"the broker refused an ack ({reason:#x})")
+        self._unacked -= 1
+
+    def publish_acks(self) -> None:
+        """A retained ``ack`` for every station whose highest ``seq`` moved."""
+        for events_topic, seq in self._highest.items():
+            if self._published.get(events_topic) != seq:
+                self._packet_id = self._packet_id % 65_535 + 1
+                ack = AckWatermark(seq=seq, at=datetime.now(UTC)).to_payload()
+                ack_topic = events_topic.rsplit("/", 1)[0] + "/" + Channel.ACK
+                self.write(publish_packet(ack_topic, ack, self._packet_id, retain=True))
+                self._unacked += 1
+                self._published[events_topic] = seq
+
+    @property
+    def settled(self) -> bool:
+        """Every expected event arrived, and the broker took the acks that cover them."""
+        return (
+            self.finished_at is not None and not self._unacked and self._published == self._highest
+        )
+
+
+async def _consume(host: str, port: int, login: Credentials, total: int, link: Pipe) -> Consumed:
+    factory = partial(NoopConsumer, login.username, login.password, total)
+    consumer = await open_connection(factory, host, port)
+    link.send("ready")
+    cpu_before = time.process_time()
+    seen, idle_since = 0, time.monotonic()
+    while not consumer.settled and time.monotonic() - idle_since < PHASE_TIMEOUT_S:
+        await asyncio.sleep(ACK_INTERVAL_S)
+        consumer.publish_acks()
+        if consumer.count != seen:
+            seen, idle_since = consumer.count, time.monotonic()
+    cpu_s = time.process_time() - cpu_before
+    consumer.close()
+    return Consumed(consumer.count, consumer.finished_at, cpu_s)
+
+
+def consumer_main(host: str, port: int, login: Credentials, total: int, link: Pipe) -> None:
+    """The no-op consumer's process, so that its CPU is its own and measured apart."""
+    link.send(asyncio.run(_consume(host, port, login, total, link)))
+    link.close()
 
 
 def clear_acks(broker: Broker) -> None:
@@ -392,25 +863,35 @@ def clear_acks(broker: Broker) -> None:
         client.loop_stop()
 
 
-def raw_broker_rate(broker: Broker, total_per_station: int, args: argparse.Namespace) -> float:
+def raw_broker_phase(broker: Broker, per_station: int, args: argparse.Namespace) -> Phase:
+    """The same stations into the no-op consumer: what broker and generator allow at most."""
     clear_acks(broker)
-    subscriber = NoopSubscriber(broker)
-    try:
-        total = total_per_station * len(broker.stations)
-        start_at, _ = run_publishers(
-            broker.host,
-            broker.port,
-            broker.stations,
-            first_seq=1,
-            count=total_per_station,
-            rate=None,
-            window=args.window,
-            processes=args.publishers,
-        )
-        wait_for(lambda: subscriber.count >= total, PHASE_TIMEOUT_S, "raw: events missing")
-        return total / (time.time() - start_at)
-    finally:
-        subscriber.close()
+    total = per_station * len(broker.stations)
+    link, child_link = mp.Pipe()
+    process = mp.Process(
+        target=consumer_main,
+        args=(broker.host, broker.port, broker.central, total, child_link),
+        daemon=True,
+    )
+    process.start()
+    child_link.close()
+    receive(link, 30.0, "the no-op consumer did not subscribe")
+    meter = Meter(broker)
+    start_at, published = run_publishers(
+        broker,
+        first_seq=1,
+        count=per_station,
+        rate=None,
+        window=args.window,
+        args=args,
+        on_start=meter.start,
+    )
+    consumed: Consumed = receive(link, 2 * PHASE_TIMEOUT_S, "the no-op consumer did not finish")
+    process.join(10)
+    if consumed.finished_at is None:
+        raise TimeoutError(f"raw: {consumed.count} of {total} events arrived")
+    phase = meter.phase(total, consumed.finished_at - start_at, published.cpu_s)
+    return replace(phase, central_s=consumed.cpu_s)
 
 
 class CommitClock:
@@ -466,9 +947,42 @@ def running_ingest(
         engine.dispose()
 
 
-def ingest_phases(
-    broker: Broker, url: str, args: argparse.Namespace
-) -> tuple[float, list[float], float | None]:
+@dataclass(frozen=True)
+class DatabaseRun:
+    sustained: Phase
+    latency: Phase | None
+    latencies: list[float]  # seconds from publish to commit, at --rate
+    drain: Phase | None
+
+
+def timed_ingest(
+    broker: Broker,
+    central: Ingest,
+    *,
+    first_seq: int,
+    count: int,
+    rate: float | None,
+    args: argparse.Namespace,
+) -> tuple[Phase, list[tuple[str, int, float]]]:
+    """Publish ``count`` events per station into a running central; time them to the commit."""
+    events = count * len(broker.stations)
+    expected = central.stats().stored + events
+    meter = Meter(broker)
+    start_at, published = run_publishers(
+        broker,
+        first_seq=first_seq,
+        count=count,
+        rate=rate,
+        window=args.window,
+        args=args,
+        on_start=meter.start,
+    )
+    wait_for(lambda: central.stats().stored >= expected, PHASE_TIMEOUT_S, "ingest: events missing")
+    phase = meter.phase(events, time.time() - start_at, published.cpu_s)
+    return phase, published.sent_at
+
+
+def ingest_phases(broker: Broker, url: str, args: argparse.Namespace) -> DatabaseRun:
     """Sustained events/s, latencies at a steady rate, then the drain rate, on one database."""
     clear_acks(broker)
     migrate(url)
@@ -480,76 +994,49 @@ def ingest_phases(
             )
     engine.dispose()
     per_station = args.events // len(broker.stations)
-    total = per_station * len(broker.stations)
+    steady = int(args.rate * args.latency_seconds) // len(broker.stations)
     clock = CommitClock()
+    latency: Phase | None = None
+    sent: list[tuple[str, int, float]] = []
     with running_ingest(broker, url, args.batch_size, clock) as central:
-        cpu_before = time.process_time()  # this process: central's threads (and polling)
-        start_at, _ = run_publishers(
-            broker.host,
-            broker.port,
-            broker.stations,
-            first_seq=1,
-            count=per_station,
-            rate=None,
-            window=args.window,
-            processes=args.publishers,
+        sustained, _ = timed_ingest(
+            broker, central, first_seq=1, count=per_station, rate=None, args=args
         )
-        wait_for(lambda: central.stats().stored >= total, PHASE_TIMEOUT_S, "ingest: events missing")
-        sustained = total / (time.time() - start_at)
-        print(f"  central CPU: {(time.process_time() - cpu_before) / total * 1e6:.0f} us/event")
-        steady = int(args.rate * args.latency_seconds) // len(broker.stations)
-        clock.enabled = True
-        _, sent = run_publishers(
-            broker.host,
-            broker.port,
-            broker.stations,
-            first_seq=per_station + 1,
-            count=steady,
-            rate=args.rate,
-            window=args.window,
-            processes=args.publishers,
-        )
-        wait_for(
-            lambda: central.stats().stored >= total + steady * len(broker.stations),
-            PHASE_TIMEOUT_S,
-            "latency: events missing",
-        )
-    latencies = clock.latencies(sent)
-    drained = drain_rate(broker, url, args, first_seq=per_station + steady + 1)
-    return sustained, latencies, drained
+        if steady:
+            clock.enabled = True
+            latency, sent = timed_ingest(
+                broker, central, first_seq=per_station + 1, count=steady, rate=args.rate, args=args
+            )
+    drain = drain_phase(broker, url, args, first_seq=per_station + steady + 1)
+    return DatabaseRun(sustained, latency, clock.latencies(sent), drain)
 
 
-def drain_rate(broker: Broker, url: str, args: argparse.Namespace, first_seq: int) -> float | None:
-    """Events/s central takes from a queue the broker filled while it was stopped.
+def drain_phase(broker: Broker, url: str, args: argparse.Namespace, first_seq: int) -> Phase | None:
+    """Central taking in a queue the broker filled while it was stopped.
 
     The sustained figure has the publishers (and the broker's work for them) on the same
     cores as central; here they are done before central starts, so the figure is central's
-    own capacity, which a central that comes back to a backlog shows. Returns None when
-    the preload is 0.
+    own capacity, which a central that comes back to a backlog shows. None when the
+    preload is 0.
     """
     per_station = int(args.preload) // len(broker.stations)
     if per_station < 1:
         return None
     run_publishers(
-        broker.host,
-        broker.port,
-        broker.stations,
+        broker,
         first_seq=first_seq,
         count=per_station,
         rate=None,
         window=None,  # central is stopped: its session queues everything
-        processes=args.publishers,
+        args=args,
     )
     total = per_station * len(broker.stations)
+    meter = Meter(broker)
+    meter.start()
     began = time.perf_counter()
-    cpu_before = time.process_time()
     with running_ingest(broker, url, args.batch_size, CommitClock()) as central:
         wait_for(lambda: central.stats().stored >= total, PHASE_TIMEOUT_S, "drain: events missing")
-        seconds = time.perf_counter() - began
-        print(
-            f"  central CPU (drain): {(time.process_time() - cpu_before) / total * 1e6:.0f} us/event"
-        )
-    return total / seconds
+        return meter.phase(total, time.perf_counter() - began, None)
 
 
 # --- the trace data set ----------------------------------------------------------------------
@@ -708,6 +1195,27 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
+def report(kind: str, run: DatabaseRun, raw: Phase, args: argparse.Namespace) -> None:
+    sustained = run.sustained
+    print(
+        f"{kind}: sustained {sustained.rate:,.0f} events/s ({sustained.rate / raw.rate:.0%} of raw)"
+    )
+    print(sustained.cpu())
+    if run.latency is not None and run.latencies:
+        print(
+            f"{kind}: latency at {args.rate:,.0f} events/s ({run.latency.rate:,.0f} achieved): "
+            f"p50 {percentile(run.latencies, 0.5) * 1000:.0f} ms, "
+            f"p99 {percentile(run.latencies, 0.99) * 1000:.0f} ms ({len(run.latencies)} events)"
+        )
+        print(run.latency.cpu())
+    if run.drain is not None:
+        print(
+            f"{kind}: drain of a {run.drain.events:,}-event backlog: "
+            f"{run.drain.rate:,.0f} events/s ({run.drain.rate / raw.rate:.0%} of raw)"
+        )
+        print(run.drain.cpu())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=20_000, help="events per throughput run")
@@ -722,7 +1230,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--window", type=int, default=DEFAULT_WINDOW, help="events per station beyond the ack"
     )
-    parser.add_argument("--publishers", type=int, default=2, help="publisher processes")
+    parser.add_argument(
+        "--generator",
+        choices=sorted(GENERATORS),
+        default="raw",
+        help="how the stations publish: raw MQTT v5 packets (cheap) or paho-mqtt clients",
+    )
+    parser.add_argument("--publishers", type=int, default=1, help="publisher processes")
     parser.add_argument(
         "--preload",
         type=int,
@@ -732,32 +1246,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     kinds = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
     print(
-        f"cores: {os.cpu_count()}, events: {args.events}, stations: {args.stations}, batch size: {args.batch_size}"
+        f"cores: {os.cpu_count()}, events: {args.events}, stations: {args.stations}, "
+        f"batch size: {args.batch_size}, window: {args.window}"
     )
+    print(
+        f"load generator: {GENERATORS[args.generator][1]}, in {args.publishers} process(es); "
+        f"one connection per station, QoS 1, at most {MAX_INFLIGHT} awaiting a PUBACK"
+    )
+    print(f"no-op consumer: {NOOP_CONSUMER}")
     with tempfile.TemporaryDirectory(prefix="linetrace-bench-") as tmp:
         folder = Path(tmp)
         with running_broker(folder, args.stations) as broker:
-            raw = raw_broker_rate(broker, args.events // args.stations, args)
-            print(f"raw broker rate (no-op subscriber): {raw:,.0f} events/s")
+            raw = raw_broker_phase(broker, args.events // args.stations, args)
+            print(f"raw broker rate (no-op consumer): {raw.rate:,.0f} events/s")
+            print(raw.cpu("consumer"))
             for kind in kinds:
                 with database(kind, folder, "ingest") as url:
-                    if url is None:
-                        continue
-                    sustained, latencies, drained = ingest_phases(broker, url, args)
-                    print(
-                        f"{kind}: sustained {sustained:,.0f} events/s ({sustained / raw:.0%} of raw)"
-                    )
-                    if drained is not None:
-                        print(
-                            f"{kind}: drain of a {args.preload:,}-event backlog: "
-                            f"{drained:,.0f} events/s ({drained / raw:.0%} of raw)"
-                        )
-                    if latencies:
-                        print(
-                            f"{kind}: latency at {args.rate:,.0f} events/s: "
-                            f"p50 {percentile(latencies, 0.5) * 1000:.0f} ms, "
-                            f"p99 {percentile(latencies, 0.99) * 1000:.0f} ms ({len(latencies)} events)"
-                        )
+                    if url is not None:
+                        report(kind, ingest_phases(broker, url, args), raw, args)
         for kind in kinds if args.trace_rows else []:
             with database(kind, folder, "trace") as url:
                 if url is None:
