@@ -146,11 +146,7 @@ def test_auto_registration_admits_a_new_station_on_its_first_event(engine: Engin
 def test_cli_registers_lists_and_replays(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'c.db'}"
-    config = tmp_path / "central.toml"
-    config.write_text(f'[database]\nurl = "{url}"\n')
-    args = ["--config", str(config)]
-    assert main(["central", "migrate", *args]) == 0
+    url, args = _migrated_cli_database(tmp_path)
     from linetrace.central.store import open_engine
 
     engine = open_engine(url)
@@ -192,11 +188,7 @@ def test_cli_registers_lists_and_replays(
 def test_cli_enable_takes_a_disabled_station_back_and_replay_takes_in_what_it_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'c.db'}"
-    config = tmp_path / "central.toml"
-    config.write_text(f'[database]\nurl = "{url}"\n')
-    args = ["--config", str(config)]
-    assert main(["central", "migrate", *args]) == 0
+    url, args = _migrated_cli_database(tmp_path)
     assert main(["central", "station", "add", STATION, *args]) == 0
     assert main(["central", "station", "disable", STATION, *args]) == 0
     assert f"station enable {STATION}" in capsys.readouterr().out
@@ -227,3 +219,13 @@ def test_cli_enable_takes_a_disabled_station_back_and_replay_takes_in_what_it_re
     assert "hcm1/L9/nowhere is not registered" in capsys.readouterr().err
     assert main(["central", "station", "enable", "bad/id", *args]) == 2
     assert "must be SITE/LINE/STATION" in capsys.readouterr().err
+
+
+def _migrated_cli_database(tmp_path: Path) -> tuple[str, list[str]]:
+    """A migrated SQLite database and the CLI arguments that name its config."""
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    config = tmp_path / "central.toml"
+    config.write_text(f'[database]\nurl = "{url}"\n')
+    args = ["--config", str(config)]
+    assert main(["central", "migrate", *args]) == 0
+    return url, args
