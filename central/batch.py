@@ -223,7 +223,7 @@ def _conflicts(conn: Connection, repeats: Sequence[_Item]) -> list[Conflict]:
         if first is None:
             continue  # not visible: nothing to compare with
         first_hash = stored_hashes.setdefault(item.event.event_id, canonical_sha256(first))
-        second_hash = canonical_sha256(item.accepted.document)
+        second_hash = canonical_sha256(item.accepted.document.parsed())
         if second_hash != first_hash:
             found.append(
                 Conflict(
@@ -232,7 +232,7 @@ def _conflicts(conn: Connection, repeats: Sequence[_Item]) -> list[Conflict]:
                     received_at=item.message.received_at,
                     first_sha256=first_hash,
                     second_sha256=second_hash,
-                    second_payload=item.accepted.document,
+                    second_payload=item.accepted.document.parsed(),
                 )
             )
     return found

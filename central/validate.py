@@ -14,13 +14,12 @@ the database.
 from __future__ import annotations
 
 import functools
-import json
 from dataclasses import dataclass
-from typing import Any
 
 from linetrace.broker.events import ContractError, ScanEvent, parse_event
 from linetrace.broker.topics import Channel, StationId, TopicError, parse_topic
 from linetrace.central.checkdigits import gs1_key_problem
+from linetrace.central.document import SentDocument
 
 __all__ = ["Accepted", "accept"]
 
@@ -37,7 +36,7 @@ class Accepted:
     """A valid event and its payload as sent (additive fields included)."""
 
     event: ScanEvent
-    document: dict[str, Any]
+    document: SentDocument  # the text as received; parsed only where a field is read
     station: StationId  # the event's station, built once (it is needed several times)
 
 
@@ -51,8 +50,11 @@ def accept(topic: str, payload: bytes) -> Accepted:
         )
     _check_storable(event)
     _check_gs1_keys(event)
-    document: dict[str, Any] = json.loads(payload)
-    return Accepted(event, document, station)
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:  # the contract refuses it first; kept as a guard
+        raise ContractError("payload is not UTF-8") from None
+    return Accepted(event, SentDocument(text), station)
 
 
 @functools.lru_cache(maxsize=_TOPIC_CACHE_SIZE)

@@ -6,6 +6,10 @@ new without a read before the write: on SQLite one multi-row statement (see
 :func:`_insert_events_multirow`), on PostgreSQL one prepared statement pipelined over the
 rows (see :func:`_insert_events_pipelined`). Both talk to the driver directly, because
 SQLAlchemy's per-row parameter handling cost more CPU than the database's own work.
+
+A payload given as a :class:`~linetrace.central.document.SentDocument` is stored as the
+text the station sent, neither parsed nor encoded again (the ingest's case); a plain
+mapping is encoded by the column's own type, as SQLAlchemy would.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -25,6 +30,7 @@ from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql.dml import Insert
 
 from linetrace.broker.events import ScanEvent
+from linetrace.central.document import SentDocument
 from linetrace.central.store.gs1keys import extract_keys
 from linetrace.central.store.tables import (
     DEAD_LETTER_PAYLOAD_LIMIT,
@@ -55,7 +61,11 @@ class DeadLetter:
 def event_row(
     event: ScanEvent, document: Mapping[str, Any], received_at: datetime
 ) -> dict[str, Any]:
-    """The ``events`` row of a validated event; ``document`` is the payload as sent."""
+    """The ``events`` row of a validated event; ``document`` is the payload as sent.
+
+    A :class:`SentDocument` is kept as it is (its text is what gets stored); any other
+    mapping is copied, as the row must not change with the caller's dict.
+    """
     offset = event.observed_at.utcoffset()
     assert offset is not None  # the contract only accepts aware times
     return {
@@ -74,7 +84,7 @@ def event_row(
         "text": event.text,
         **extract_keys(event.gs1).columns(),
         "frames": event.frames,
-        "payload": dict(document),
+        "payload": document if isinstance(document, SentDocument) else dict(document),
     }
 
 
@@ -95,12 +105,15 @@ def _insert_events_multirow(connection: Connection, rows: Sequence[Mapping[str, 
 
     The same statement SQLAlchemy renders for an executemany with RETURNING, without its
     per-row parameter machinery (measured at about half the CPU of the whole insert).
-    The columns' own bind processors convert the values, so what is stored is the same.
+    The columns' own bind processors convert the values, so what is stored is the same;
+    a :class:`SentDocument` payload is stored as its text.
     """
     names = list(rows[0])
     if "event_id" not in names or "payload" not in names:
         raise ValueError("an events row needs its event_id and payload")
     convert = [_bind_processor(connection.dialect, name) for name in names]
+    encode_json = convert[names.index("payload")]
+    convert[names.index("payload")] = partial(_payload_text, encode_json)
     stored_id = names.index("event_id")
     driver = connection.connection.driver_connection
     if not isinstance(driver, sqlite3.Connection):
@@ -134,6 +147,13 @@ def _bind_processor(dialect: Dialect, name: str) -> _BindProcessor | None:
         events.c[name].type.dialect_impl(dialect).bind_processor(dialect)
     )
     return processor
+
+
+def _payload_text(encode_json: _BindProcessor | None, payload: Any) -> Any:
+    """The payload's stored text: as sent for a SentDocument, else the column's encoding."""
+    if isinstance(payload, SentDocument):
+        return payload.text
+    return payload if encode_json is None else encode_json(payload)
 
 
 def _converted(
@@ -171,9 +191,10 @@ def _insert_events_pipelined(
         f"VALUES ({', '.join('%s' for _ in names)}) "
         "ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
     )
-    params = [
-        [Json(row[name]) if name == "payload" else row[name] for name in names] for row in rows
-    ]
+    payload_at = names.index("payload")
+    params = [[row[name] for name in names] for row in rows]
+    for values in params:
+        values[payload_at] = _payload_param(values[payload_at])
     driver = connection.connection.driver_connection
     if not isinstance(driver, psycopg.Connection):
         raise TypeError(f"PostgreSQL through psycopg 3 only, not {type(driver).__name__}")
@@ -187,6 +208,13 @@ def _insert_events_pipelined(
                     return new
     except psycopg.Error as exc:
         raise sa.exc.DBAPIError.instance(sql, None, exc, psycopg.Error) from exc
+
+
+def _payload_param(payload: Any) -> Any:
+    """A SentDocument goes as its text (the server parses it as ``json``); else as Json."""
+    if isinstance(payload, SentDocument):
+        return payload.text
+    return Json(payload)
 
 
 def insert_dead_letters(connection: Connection, letters: Iterable[DeadLetter]) -> int:
