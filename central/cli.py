@@ -474,6 +474,17 @@ def _register_trace_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentPar
     trace.add_argument("--gtin", help="with --lot: only this product's lot")
     trace.set_defaults(handler=_trace)
 
+    summaries = verbs.add_parser("lot-summaries", help="the per-lot counts the lot trace reads")
+    summary_actions = summaries.add_subparsers(dest="action", required=True, metavar="ACTION")
+    rebuild = summary_actions.add_parser(
+        "rebuild", help="recount lots from their stored events (after a derivation_failed alarm)"
+    )
+    _add_config(rebuild)
+    which = rebuild.add_mutually_exclusive_group(required=True)
+    which.add_argument("lots", nargs="*", default=[], metavar="LOT", help="the lots to recount")
+    which.add_argument("--all", action="store_true", help="recount every lot")
+    rebuild.set_defaults(handler=_lot_summaries_rebuild)
+
 
 def _product_set(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
@@ -605,6 +616,16 @@ def _trace(args: argparse.Namespace) -> int:
         return _refuse(args, str(exc), status=2)
     except (CodeNotFound, LotNotFound) as exc:
         return _refuse(args, str(exc))
+
+
+def _lot_summaries_rebuild(args: argparse.Namespace) -> int:
+    from linetrace.central.lotsummary import rebuild_lot_summaries
+
+    def work(connection: Connection) -> None:
+        rebuild_lot_summaries(connection, None if args.all else args.lots)
+        print(f"rebuilt the summaries of {'every lot' if args.all else ', '.join(args.lots)}")
+
+    return _in_database(args, work)
 
 
 def _in_database(args: argparse.Namespace, work: Callable[[Connection], None]) -> int:

@@ -2,19 +2,23 @@
 
 The ingest calls :func:`on_events_stored` with the rows it has just inserted (resends
 excluded, so nothing is derived twice). Deriving in the same transaction, rather than in
-a follower that reads the events table after the fact, means a check outcome or a
-containment is committed with its event or not at all, and needs no cursor: on
-PostgreSQL a follower's cursor over a sequence can skip rows that several central
-instances commit out of order.
+a follower that reads the events table after the fact, means a check outcome, a
+containment or a lot summary is committed with its event or not at all, and needs no
+cursor: on PostgreSQL a follower's cursor over a sequence can skip rows that several
+central instances commit out of order.
 
 The derivation runs inside a savepoint. Stored events are the record and must never be
 lost to a fault in what is derived from them: should the derivation fail, the savepoint
-is rolled back, the events stay, and a ``derivation_failed`` alarm names them.
+is rolled back, the events stay, and a ``derivation_failed`` alarm names them and the
+lots whose summaries to rebuild (``linetrace central lot-summaries rebuild``) once the
+fault is fixed. A lost race with another central instance (a deadlock) is not such a
+fault: it is raised, so the caller writes the whole batch again.
 """
 
 from __future__ import annotations
 
 import logging
+import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -23,28 +27,40 @@ from sqlalchemy.engine import Connection
 
 from linetrace.central.alarms import raise_alarm
 from linetrace.central.containers import record_packs
+from linetrace.central.lotsummary import record_lot_summaries
 from linetrace.central.mismatches import judge_events
 
-__all__ = ["DERIVATION_ALARM", "on_events_stored"]
+__all__ = ["DERIVATION_ALARM", "REBUILD_COMMAND", "on_events_stored"]
 
 log = logging.getLogger(__name__)
 
 DERIVATION_ALARM = "derivation_failed"
+# What the alarm tells the operator to run once the fault is fixed (lots follow).
+REBUILD_COMMAND = "linetrace central lot-summaries rebuild"
 # Event ids named in the alarm: enough to find the events, bounded for a large batch.
 _ALARM_EVENT_IDS = 20
+# Lots named in the alarm's command: a batch spans a few lots; past this, rebuild them all.
+_ALARM_LOTS = 20
+# PostgreSQL's deadlock_detected and serialization_failure: another transaction won a
+# race, and the whole batch succeeds when written again (the ingest retries it).
+_TRANSIENT_SQLSTATES = {"40P01", "40001"}
 
 
 def on_events_stored(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Judge the newly stored events against their batches and build the containment."""
+    """Judge the newly stored events against their batches, build the containment, and
+    add the events to their lots' summaries (after the packs, which the counts need)."""
     if not rows:
         return
     try:
         with connection.begin_nested():
             judge_events(connection, rows)
             record_packs(connection, rows)
+            record_lot_summaries(connection, rows)
     except sa.exc.DBAPIError as exc:
         if exc.connection_invalidated:
             raise  # the database is gone: the caller retries the batch, events included
+        if getattr(exc.orig, "sqlstate", None) in _TRANSIENT_SQLSTATES:
+            raise  # a lost race: the caller writes the batch again
         _not_derived(connection, rows, exc)
     except Exception as exc:  # noqa: BLE001  (see below)
         # Deliberately broad: a fault in a derivation (a bug included) must not cost the
@@ -57,10 +73,13 @@ def _not_derived(
     connection: Connection, rows: Sequence[Mapping[str, Any]], exc: BaseException
 ) -> None:
     event_ids = [str(row["event_id"]) for row in rows[:_ALARM_EVENT_IDS]]
+    hint = _rebuild_hint(rows)
+    # While the alarm is open a repeat adds no alarm: the log names every failure's lots.
     log.error(
-        "checks and containment of %s stored events were not derived (first: %s)",
+        "checks, containment and lot summaries of %s stored events were not derived (first: %s)%s",
         len(rows),
         ", ".join(event_ids),
+        hint,
         exc_info=exc,
     )
     raise_alarm(
@@ -69,7 +88,21 @@ def _not_derived(
         kind=DERIVATION_ALARM,
         key=type(exc).__name__,
         severity="critical",
-        message=f"checks and containment of {len(rows)} stored events were not derived: "
-        f"{str(getattr(exc, 'orig', None) or exc).strip()[:300]}",
+        message=f"checks, containment and lot summaries of {len(rows)} stored events were "
+        f"not derived: {str(getattr(exc, 'orig', None) or exc).strip()[:300]}" + hint,
         details={"event_ids": event_ids},
     )
+
+
+def _rebuild_hint(rows: Sequence[Mapping[str, Any]]) -> str:
+    """How to bring the summaries of these events' lots up to date once the fault is fixed.
+
+    Only the events' own lots are short of them: the containment was rolled back with the
+    summaries, so the container counts still agree with it.
+    """
+    lots = sorted({row["lot"] for row in rows if row["lot"] is not None})
+    if not lots:
+        return ""
+    if len(lots) > _ALARM_LOTS:
+        return f"; once fixed, run: {REBUILD_COMMAND} --all"
+    return f"; once fixed, run: {REBUILD_COMMAND} {' '.join(shlex.quote(lot) for lot in lots)}"

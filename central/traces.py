@@ -9,8 +9,10 @@ the no-reads on its line while its batches ran, its mismatches, and the seq gaps
 stations involved (events that may be missing from the picture).
 
 Both read only indexed paths (see :mod:`.store.trace_tables`), so their cost follows the
-size of the answer, not of the events table. Lists that can grow with a lot's size are
-bounded, each with its total count and a way to read further.
+size of the answer, not of the events table. The lot trace's counts per station, item
+count and containers are the summaries :mod:`.lotsummary` keeps at ingest time: a lot's
+counts would otherwise cost a pass over all its reads and stays. Lists that can grow with a
+lot's size are bounded, each with its total count and a way to read further.
 
 Exceptions: :class:`CodeNotFound` and :class:`LotNotFound` (nothing stored names it);
 :class:`linetrace.central.codes.MalformedCode` (the code breaks its GS1 form).
@@ -34,7 +36,14 @@ from linetrace.central.containers import MAX_DEPTH, Stay, ancestors
 from linetrace.central.products import Product, get_product
 from linetrace.central.progress import all_progress, open_gaps
 from linetrace.central.store.tables import events
-from linetrace.central.store.trace_tables import containment, event_checks
+from linetrace.central.store.trace_tables import (
+    NO_GTIN,
+    containment,
+    event_checks,
+    lot_containers,
+    lot_station_summaries,
+    lot_summaries,
+)
 
 __all__ = [
     "MAX_CONTENTS",
@@ -378,13 +387,13 @@ def trace_lot(
     items_limit: int = 100,
 ) -> LotTrace:
     """Everything about ``lot`` (of ``gtin``, or of any GTIN when None)."""
-    of_lot = [events.c.lot == lot] + ([events.c.gtin == gtin] if gtin is not None else [])
     batches = list_batches(connection, lot=lot, gtin=gtin, limit=MAX_LISTED)
-    stations = _station_summaries(connection, of_lot)
+    stations = _station_summaries(connection, lot, gtin)
     if not batches and not stations:
         of_what = f" of GTIN {gtin}" if gtin else ""
         raise LotNotFound(f"no batch and no read names lot {lot!r}{of_what}")
-    read = {gtin} if gtin is not None and stations else _gtins_read(connection, of_lot)
+    item_counts = _item_counts(connection, lot, gtin)
+    read = {g for g in item_counts if g != NO_GTIN}
     gtins = sorted({b.gtin for b in batches} | read)
     products = [p for p in (get_product(connection, g) for g in gtins) if p is not None]
     containers = _lot_containers(connection, lot, gtin)
@@ -399,7 +408,9 @@ def trace_lot(
         gtins=gtins,
         products=products,
         batches=batches,
-        items=_items_page(connection, of_lot, items_after, items_limit),
+        items=_items_page(
+            connection, lot, gtin, sum(item_counts[g] for g in read), items_after, items_limit
+        ),
         stations=stations,
         first_seen=min((s.first_seen for s in stations), default=None),
         last_seen=max((s.last_seen for s in stations), default=None),
@@ -412,70 +423,54 @@ def trace_lot(
     )
 
 
-def _station_summaries(
-    connection: Connection, of_lot: list[sa.ColumnElement[bool]]
-) -> list[StationSummary]:
-    """Reads and items per GTIN and station; first and last read by an index seek each.
-
-    Asking min and max of the time in the grouping query would compare every read's
-    time; a lone min or max over an index prefix is a single seek on both backends.
-    """
-    reads = [*of_lot, events.c.kind == "read"]
-    grouped = connection.execute(
-        sa.select(
-            events.c.gtin,
-            events.c.site,
-            events.c.line,
-            events.c.station,
-            sa.func.count().label("reads"),
-            sa.func.count(sa.distinct(events.c.serial)).label("items"),
+def _station_summaries(connection: Connection, lot: str, gtin: str | None) -> list[StationSummary]:
+    """Reads, items, first and last read per station and GTIN: the summary rows, as kept."""
+    table = lot_station_summaries
+    statement = (
+        sa.select(table)
+        .where(table.c.lot == lot, *([table.c.gtin == gtin] if gtin is not None else []))
+        .order_by(table.c.site, table.c.line, table.c.station, table.c.gtin)
+    )
+    return [
+        StationSummary(
+            station=_station_of(row),
+            gtin=row["gtin"] if row["gtin"] != NO_GTIN else None,
+            reads=row["reads"],
+            items=row["item_count"],
+            first_seen=row["first_seen"],
+            last_seen=row["last_seen"],
         )
-        .where(*reads)
-        .group_by(events.c.gtin, events.c.site, events.c.line, events.c.station)
-        .order_by(events.c.site, events.c.line, events.c.station, events.c.gtin)
-    ).mappings()
-    summaries = []
-    for row in list(grouped):
-        here = [
-            *reads,
-            events.c.gtin == row["gtin"],
-            events.c.site == row["site"],
-            events.c.line == row["line"],
-            events.c.station == row["station"],
-        ]
-        first = sa.select(sa.func.min(events.c.observed_at)).where(*here).scalar_subquery()
-        last = sa.select(sa.func.max(events.c.observed_at)).where(*here).scalar_subquery()
-        first_seen, last_seen = connection.execute(sa.select(first, last)).one()
-        summaries.append(
-            StationSummary(
-                station=_station_of(row),
-                gtin=row["gtin"],
-                reads=row["reads"],
-                items=row["items"],
-                first_seen=first_seen,
-                last_seen=last_seen,
-            )
-        )
-    return summaries
+        for row in connection.execute(statement).mappings()
+    ]
 
 
-def _gtins_read(connection: Connection, of_lot: list[sa.ColumnElement[bool]]) -> set[str]:
-    statement = sa.select(events.c.gtin).where(*of_lot, events.c.gtin.is_not(None)).distinct()
-    return set(connection.execute(statement).scalars())
+def _item_counts(connection: Connection, lot: str, gtin: str | None) -> dict[str, int]:
+    """Distinct items read per GTIN of the lot (every GTIN seen with it, in any event)."""
+    table = lot_summaries
+    statement = sa.select(table.c.gtin, table.c.item_count).where(
+        table.c.lot == lot, *([table.c.gtin == gtin] if gtin is not None else [])
+    )
+    return {g: int(items) for g, items in connection.execute(statement)}
 
 
 def _items_page(
     connection: Connection,
-    of_lot: list[sa.ColumnElement[bool]],
+    lot: str,
+    gtin: str | None,
+    count: int,
     after: str | None,
     limit: int,
 ) -> ItemsPage:
-    read_items = [*of_lot, events.c.kind == "read", events.c.serial.is_not(None)]
-    distinct = sa.select(events.c.gtin, events.c.serial).where(*read_items).distinct()
-    count = connection.execute(sa.select(sa.func.count()).select_from(distinct.subquery()))
+    """One page of the lot's items, in the order of the index that holds them."""
+    of_lot = [events.c.lot == lot] + ([events.c.gtin == gtin] if gtin is not None else [])
     page = (
         sa.select(events.c.gtin, events.c.serial, sa.func.min(events.c.observed_at))
-        .where(*read_items)
+        .where(
+            *of_lot,
+            events.c.kind == "read",
+            events.c.gtin.is_not(None),  # an item is a GTIN + serial
+            events.c.serial.is_not(None),
+        )
         .group_by(events.c.gtin, events.c.serial)
         .order_by(events.c.gtin, events.c.serial)
         .limit(limit + 1)
@@ -487,7 +482,7 @@ def _items_page(
     listed = [ItemOut(gtin=g, serial=s, first_seen=first) for g, s, first in rows[:limit]]
     more = len(rows) > limit and listed
     return ItemsPage(
-        count=int(count.scalar_one()),
+        count=count,
         items=listed,
         next_after=f"{listed[-1].gtin}/{listed[-1].serial}" if more else None,
     )
@@ -496,20 +491,19 @@ def _items_page(
 def _lot_containers(connection: Connection, lot: str, gtin: str | None) -> list[ContainerOut]:
     """The containers the lot's items went into, each with the containers it is in now.
 
-    The first level up (case → pallet) is joined in the same query; only the few
-    containers above the pallets are walked one query per level.
+    The counts are the lot's summary rows; the first level up (case → pallet) is joined in
+    the same query, and only the few containers above the pallets are walked one query
+    per level.
     """
+    table = lot_containers
     counted = (
         sa.select(
-            containment.c.parent_code.label("code"),
-            sa.func.count(sa.distinct(containment.c.child_code)).label("held"),
+            table.c.parent_code.label("code"),
+            sa.func.sum(table.c.item_count).label("held"),
         )
-        .where(
-            containment.c.child_lot == lot,
-            *([containment.c.child_gtin == gtin] if gtin is not None else []),
-        )
-        .group_by(containment.c.parent_code)
-        .order_by(containment.c.parent_code)
+        .where(table.c.lot == lot, *([table.c.gtin == gtin] if gtin is not None else []))
+        .group_by(table.c.parent_code)
+        .order_by(table.c.parent_code)
         .limit(MAX_LISTED + 1)
         .subquery()
     )
@@ -524,7 +518,7 @@ def _lot_containers(connection: Connection, lot: str, gtin: str | None) -> list[
     ).all()
     above = _current_parents(connection, sorted({p for _, _, p in rows if p is not None}))
     return [
-        ContainerOut(code=code, items=n, parents=[p, *above[p]] if p is not None else [])
+        ContainerOut(code=code, items=int(n), parents=[p, *above[p]] if p is not None else [])
         for code, n, p in rows
     ]
 
@@ -561,7 +555,9 @@ def _noreads(connection: Connection, batch: Batch) -> list[NoReadCount]:
     window = [
         events.c.site == site,
         events.c.line == line,
-        events.c.kind == "noread",
+        # Written into the statement, so that PostgreSQL's plan for a prepared statement
+        # can still prove that the partial index of no-reads covers it.
+        events.c.kind == sa.literal("noread", literal_execute=True),
         events.c.observed_at >= batch.started_at,
     ]
     if batch.closed_at is not None:

@@ -1,5 +1,6 @@
-"""The tables of the traces: product master data, production batches, check outcomes and
-the container hierarchy, plus the events indexes the trace queries need.
+"""The tables of the traces: product master data, production batches, check outcomes,
+the container hierarchy and the lot summaries, plus the events indexes the trace queries
+need.
 
 They live on the shared ``metadata`` so one migration history covers the whole schema.
 Events are referenced by ``event_id`` without a foreign key: the events table is
@@ -19,9 +20,13 @@ from linetrace.central.store.tables import UtcDateTime, events, metadata
 __all__ = [
     "CHECK_NAME_LIMIT",
     "CODE_KEY_LENGTH",
+    "NO_GTIN",
     "batches",
     "containment",
     "event_checks",
+    "lot_containers",
+    "lot_station_summaries",
+    "lot_summaries",
     "products",
 ]
 
@@ -29,6 +34,8 @@ _BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite rowid ne
 
 # "(01)" + 14 digits + "(21)" + a serial of at most 20 characters: the longest key.
 CODE_KEY_LENGTH = 42
+# The GTIN key of a lot summary whose reads carry no GTIN: key columns cannot be null.
+NO_GTIN = ""
 # Check names are short words (gtin, lot, check_digit); an edge may name its own, and a
 # longer name is cut so that an odd edge cannot make its event's checks unstorable.
 CHECK_NAME_LIMIT = 64
@@ -128,25 +135,47 @@ containment = sa.Table(
     sa.Column("unpacked_event_id", sa.Uuid(), comment="the pack event that moved the child"),
     sa.Index(None, "child_code", "packed_at"),
     sa.Index(None, "parent_code", "packed_at"),
-    # Covering: the containers of a lot's items, counted, without reading the table.
-    sa.Index(None, "child_lot", "child_gtin", "parent_code", "child_code"),
 )
 
-# The lot trace reads only these two indexes (index-only scans on PostgreSQL and SQLite):
-# the first holds a lot's reads grouped by station (counts and items per station, the
-# first and last read found by a seek), the second its distinct items in (GTIN, serial) order, so the item count
-# streams without a sort and a page of items reads no more than the page.
-sa.Index(
-    "ix_events_lot_trace",
-    events.c.lot,
-    events.c.gtin,
-    events.c.kind,
-    events.c.site,
-    events.c.line,
-    events.c.station,
-    events.c.observed_at,
-    events.c.serial,
+# Kept at ingest time by linetrace.central.lotsummary, so that a lot trace reads one row per
+# station and per container instead of every read and every stay of the lot's items. Every
+# event with a lot touches its lot's row (which is also the lock that keeps concurrent
+# writers' item counts exact).
+lot_summaries = sa.Table(
+    "lot_summaries",
+    metadata,
+    sa.Column("lot", sa.String(20), primary_key=True, comment="GS1 AI 10"),
+    sa.Column("gtin", sa.String(14), primary_key=True, comment="'' when the events carry none"),
+    sa.Column("item_count", sa.BigInteger(), nullable=False, comment="distinct serials read"),
 )
+
+lot_station_summaries = sa.Table(
+    "lot_station_summaries",
+    metadata,
+    sa.Column("lot", sa.String(20), primary_key=True),
+    sa.Column("gtin", sa.String(14), primary_key=True, comment="'' when the reads carry none"),
+    sa.Column("site", sa.String(64), primary_key=True),
+    sa.Column("line", sa.String(64), primary_key=True),
+    sa.Column("station", sa.String(64), primary_key=True),
+    sa.Column("reads", sa.BigInteger(), nullable=False),
+    sa.Column("item_count", sa.BigInteger(), nullable=False, comment="distinct serials read here"),
+    sa.Column("first_seen", UtcDateTime(), nullable=False),
+    sa.Column("last_seen", UtcDateTime(), nullable=False),
+)
+
+lot_containers = sa.Table(
+    "lot_containers",
+    metadata,
+    sa.Column("lot", sa.String(20), primary_key=True, comment="the children's lot"),
+    sa.Column("gtin", sa.String(14), primary_key=True, comment="'' for children without one"),
+    sa.Column("parent_code", sa.String(CODE_KEY_LENGTH), primary_key=True),
+    sa.Column(
+        "item_count", sa.BigInteger(), nullable=False, comment="distinct children packed (ever)"
+    ),
+)
+
+# A lot's items in (GTIN, serial) order with the time of each read: a page of the lot
+# trace's items is an index-only scan of no more than the page.
 sa.Index(
     "ix_events_lot_items",
     events.c.lot,
