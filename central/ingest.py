@@ -1,28 +1,54 @@
 """Taking scan events off the broker into the database, acknowledging only what is committed.
 
-Two threads: paho's network thread puts each message, unacknowledged, on a bounded
-queue; the writer thread drains the queue in batches (by size, or after a few
-milliseconds), commits each batch in one transaction and only then acknowledges its
-messages to the broker (MQTT v5 manual acknowledgement). A crash anywhere before the
-commit leaves the messages unacknowledged in the broker's session for this client, which
-hands them out again on reconnect; the store's idempotent insert absorbs the repeats.
+Two processes. The receiver child (:mod:`linetrace.central.receiver`, supervised by
+:mod:`linetrace.central.supervisor`) holds central's only MQTT connection: it subscribes,
+batches what arrives (by size, or after ``flush_interval_ms``) and sends each batch to
+this process over a pipe, without acknowledging anything. Here the writer thread commits
+each batch in one transaction and only then sends the batch's packet ids back; the child
+acknowledges them to the broker (MQTT v5 manual acknowledgement) if they came on its
+current connection. A crash anywhere before the commit leaves the messages
+unacknowledged in the broker's session for this client, which hands them out again on
+reconnect; the store's idempotent insert absorbs the repeats.
 
-The queue is bounded by the broker: the client announces ``max_in_flight`` as its MQTT
-Receive Maximum, and the broker stops sending once that many messages are
-unacknowledged. A QoS 1 message is never dropped here, since a dropped one would only
-come back on the next connection: Mosquitto 2.0.11 does not keep to Receive Maximum once
+Why two processes: receiving and acknowledging (paho's packet and MQTT v5 property
+parsing, one PUBACK per message) cost about 40 µs of CPU per event, validating and
+inserting about twice that, and in one process both waited on one GIL (every PUBACK
+queued behind a commit). Split, each side can have a core; the pipe costs about a
+microsecond per event (one pickled tuple of plain values, sent in batches).
+
+The queue here is bounded by the broker: the child announces ``max_in_flight`` as its
+MQTT Receive Maximum, and the broker stops sending once that many messages are
+unacknowledged. A QoS 1 message is never dropped, since a dropped one would only come
+back on the next connection: Mosquitto 2.0.11 does not keep to Receive Maximum once
 acknowledgements flow (its quota bug, fixed in 2.0.12), and then the broker's own queue
 limit (``max_queued_messages``) bounds what it sends instead. Only QoS 0 messages, which
-the broker never counts, are dropped (and counted) beyond ``max_in_flight`` plus a
-headroom.
+the broker never counts, are dropped (and counted, by the child) beyond ``max_in_flight``
+plus a headroom.
+
+Retained publications (the stations' watermarks, batch announcements) go through the
+child's connection too, so central holds one connection; :meth:`Ingest.publish_retained`
+refuses while disconnected, and the connect listeners republish after every reconnect.
+
+Supervision: a child that dies is started again after a backoff (counted as
+``receiver_restarts``); what it had forwarded is committed but cannot be acknowledged on
+the new connection, so the broker resends it and it is counted as duplicates. If this
+process dies, the child sees its pipe close and exits without acknowledging more; if the
+writer thread dies, no acknowledgement is sent again. :meth:`Ingest.stop` has the child
+stop forwarding, commits and acknowledges everything forwarded, then stops the child.
 
 Known limitations:
 
 - Acknowledgements refer to packet ids of one connection. Messages received before a
-  reconnect are committed but not acknowledged on the new connection (an id there may
-  name another message); the broker resends them, and they are counted as duplicates.
+  reconnect (or a receiver restart) are committed but not acknowledged on the new
+  connection (an id there may name another message; the child refuses them and counts
+  them as ``stale_acks``); the broker resends them, and they are counted as duplicates.
 - A message that arrives while the service is stopping is left unacknowledged for the
   next start of the same client id (or, after ``session_expiry_s``, for the edge's resend).
+- Starting the receiver takes a fresh interpreter (a second or so on a busy machine),
+  at every start and after every death of the child; events wait in the broker meanwhile.
+- ``publish_retained`` returns True once the request is on its way to the child; if the
+  connection drops in that moment the publication is lost, and the next connect
+  republishes the state.
 - SQLite allows one central instance; several instances splitting the shared
   subscription need PostgreSQL.
 - With several instances, two watermarks of one station committed a moment apart may
@@ -33,8 +59,8 @@ Known limitations:
 
 After each commit the writer publishes the stations' new watermarks, retained, on their
 ``ack`` topics (the edge deletes what they cover). It republishes all of them after every
-(re)connect, and every few seconds it also raises or clears ``seq_gap``, ``dead_letters`` and ``seq_reused``
-alarms.
+(re)connect, and every few seconds it also raises or clears ``seq_gap``, ``dead_letters``
+and ``seq_reused`` alarms.
 """
 
 from __future__ import annotations
@@ -44,17 +70,9 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-import paho.mqtt.client as mqtt
 import sqlalchemy as sa
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-from paho.mqtt.reasoncodes import ReasonCode
-from paho.mqtt.subscribeoptions import SubscribeOptions
 from sqlalchemy.engine import Engine
 
 from linetrace.broker.events import AckWatermark
@@ -70,8 +88,10 @@ from linetrace.central.config import CentralSettings
 from linetrace.central.deadletteralarms import sweep_dead_letter_alarms
 from linetrace.central.gapalarms import sweep_gap_alarms
 from linetrace.central.progress import all_progress
+from linetrace.central.receiver import Received, ReceiverConfig, ReceiverCounts, State
 from linetrace.central.seqreuse import sweep_seq_reuse_alarms
 from linetrace.central.stats import IngestCounters, IngestStats
+from linetrace.central.supervisor import ReceiverEvents, ReceiverProcess
 
 __all__ = ["EVENTS_SUBSCRIPTION", "CommitListener", "Ingest"]
 
@@ -79,10 +99,6 @@ log = logging.getLogger(__name__)
 
 EVENTS_SUBSCRIPTION = subscription(Channel.EVENTS, shared_group=SHARED_GROUP)
 
-# Reconnect after 1 s, doubling to 30 s: quick after a broker restart, and a broker that
-# is down for long gets one attempt every half minute rather than a storm.
-RECONNECT_MIN_DELAY_S = 1
-RECONNECT_MAX_DELAY_S = 30
 # The same doubling for a database that is down, shorter at the start because a failed
 # commit is often a single dropped connection that the pool replaces at once.
 STORE_RETRY_MIN_S = 0.5
@@ -96,42 +112,27 @@ SUMMARY_EVERY_S = 60.0
 # threshold of a minute, and one small query per station table every few seconds is
 # nothing for the database.
 SWEEP_EVERY_S = 2.0
-# QoS 0 messages are not counted against Receive Maximum; room for a few batches of them
-# beyond it before they are dropped and counted.
-QOS0_HEADROOM = 1000
 
 
 CommitListener = Callable[[Sequence[Inbound], BatchResult], None]
 """Told of each committed batch: the messages as received, and what became of them."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Received:
-    """A message waiting for its commit, with what acknowledging it needs."""
-
-    inbound: Inbound
-    mid: int
-    qos: int
-    connection: int
-
-
 class Ingest:
-    """The MQTT consumer and batch writer of the central service."""
+    """The batch writer of the central service, and the parent of its MQTT receiver."""
 
     def __init__(self, settings: CentralSettings, engine: Engine) -> None:
         self._settings = settings
         self._engine = engine
-        # Unbounded: QoS 1 messages are bounded by the broker (see the module docstring),
-        # QoS 0 ones by the check in _on_message.
-        self._queue: queue.Queue[_Received] = queue.Queue()
-        self._qos0_limit = settings.ingest.max_in_flight + QOS0_HEADROOM
-        self._over_receive_maximum_logged = False
+        # Batches as the receiver sent them. Unbounded: QoS 1 messages are bounded by the
+        # broker (see the module docstring), QoS 0 ones by the receiver's check.
+        self._queue: queue.Queue[list[Received]] = queue.Queue()
+        # A batch taken off the queue that did not fit into the last transaction.
+        self._held: list[Received] | None = None
         self._counters = IngestCounters()
         self._stopping = threading.Event()
         self._closing = False
-        # Counts connections; guards acknowledgements against ids of an earlier one.
-        self._connection = 0
-        self._connection_lock = threading.Lock()
+        self._connected = threading.Event()
         self._subscribed = threading.Event()
         # Set on every connect: the writer then republishes every watermark.
         self._republish = threading.Event()
@@ -141,18 +142,31 @@ class Ingest:
         # The watermark this instance last published per station; the writer's alone.
         self._published: dict[StationId, int] = {}
         self._options = BatchOptions(auto_register=settings.ingest.auto_register_stations)
-        self._client = self._make_client()
+        self._receiver = ReceiverProcess(
+            self._receiver_config,
+            ReceiverEvents(
+                on_batch=self._on_batch,
+                on_state=self._on_state,
+                on_counts=self._counters.receiver_counts,
+                on_child_gone=self._on_child_gone,
+            ),
+        )
         self._writer = threading.Thread(target=self._write_loop, name="central-ingest-writer")
         self._started = False
 
     @property
     def connected(self) -> bool:
-        return self._client.is_connected()
+        return self._connected.is_set()
 
     @property
     def subscribed(self) -> bool:
         """True once the broker granted the events subscription on the current connection."""
         return self._subscribed.is_set() and self.connected
+
+    @property
+    def receiver_pid(self) -> int | None:
+        """The receiver process's id while it runs (benchmarks add its CPU time)."""
+        return self._receiver.pid
 
     def publish_retained(self, topic_name: str, payload: bytes) -> bool:
         """Publish a retained QoS 1 message on central's connection; False while disconnected.
@@ -162,11 +176,10 @@ class Ingest:
         """
         if not self.connected:
             return False
-        info = self._client.publish(topic_name, payload, qos=1, retain=True)
-        return info.rc is MQTTErrorCode.MQTT_ERR_SUCCESS
+        return self._receiver.send(("publish", topic_name, payload))
 
     def add_connect_listener(self, listener: Callable[[], None]) -> None:
-        """Call ``listener`` after every (re)connect, in the network thread: keep it short."""
+        """Call ``listener`` after every (re)connect, in the receiver thread: keep it short."""
         self._connect_listeners.append(listener)
 
     def add_commit_listener(self, listener: CommitListener) -> None:
@@ -177,13 +190,11 @@ class Ingest:
         self._commit_listeners.append(listener)
 
     def stats(self) -> IngestStats:
-        """The counters now, with the live queue depth and connection state."""
-        return self._counters.snapshot(
-            queued=self._queue.qsize(), connected=self.connected, subscribed=self.subscribed
-        )
+        """The counters now, with the live connection state."""
+        return self._counters.snapshot(connected=self.connected, subscribed=self.subscribed)
 
     def start(self) -> None:
-        """Connect (in the background, retrying) and start the writer."""
+        """Start the receiver (it connects in the background, retrying) and the writer."""
         if self._started:
             raise RuntimeError("ingest already started")
         self._started = True
@@ -196,155 +207,98 @@ class Ingest:
             EVENTS_SUBSCRIPTION,
         )
         self._writer.start()
-        self._client.connect_async(
-            mqtt_settings.host,
-            mqtt_settings.port,
-            keepalive=mqtt_settings.keepalive_s,
-            clean_start=False,
-            properties=self._connect_properties(),
-        )
-        self._client.loop_start()
+        self._receiver.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop taking messages, commit and acknowledge what is queued, then disconnect."""
+        """Stop taking messages, commit and acknowledge what was received, then disconnect."""
         if not self._started:
             return
         self._closing = True
+        if not self._receiver.drain(timeout):
+            log.warning("the receiver did not hand over its last batch in %.1f s", timeout)
         self._stopping.set()
         self._writer.join(timeout)
         if self._writer.is_alive():
             log.warning("ingest writer still busy after %.1f s; leaving its batch unacked", timeout)
-        self._client.disconnect()
-        self._client.loop_stop()
+        self._receiver.stop(timeout)
         log.info("ingest stopped: %s", self.stats().as_dict())
 
-    # -- MQTT side (paho's network thread) ------------------------------------------------
+    # -- from the receiver (its thread) -----------------------------------------------------
 
-    def _make_client(self) -> mqtt.Client:
-        mqtt_settings = self._settings.mqtt
-        client = mqtt.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2,
+    def _receiver_config(self, incarnation: int) -> ReceiverConfig:
+        mqtt_settings, ingest = self._settings.mqtt, self._settings.ingest
+        password = mqtt_settings.password
+        return ReceiverConfig(
+            host=mqtt_settings.host,
+            port=mqtt_settings.port,
             client_id=mqtt_settings.client_id,
-            protocol=mqtt.MQTTv5,
-            manual_ack=True,
-        )
-        if mqtt_settings.username is not None:
-            password = mqtt_settings.password
-            client.username_pw_set(
-                mqtt_settings.username, password.get_secret_value() if password else None
-            )
-        if mqtt_settings.tls_ca is not None:
-            client.tls_set(ca_certs=str(mqtt_settings.tls_ca))
-        client.reconnect_delay_set(RECONNECT_MIN_DELAY_S, RECONNECT_MAX_DELAY_S)
-        client.on_connect = self._on_connect
-        client.on_connect_fail = self._on_connect_fail
-        client.on_disconnect = self._on_disconnect
-        client.on_subscribe = self._on_subscribe
-        client.on_message = self._on_message
-        return client
-
-    def _connect_properties(self) -> Properties:
-        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        properties.SessionExpiryInterval = self._settings.mqtt.session_expiry_s
-        properties.ReceiveMaximum = self._settings.ingest.max_in_flight
-        return properties
-
-    def _on_connect(
-        self,
-        client: mqtt.Client,
-        _userdata: Any,
-        flags: mqtt.ConnectFlags,
-        reason_code: ReasonCode,
-        _properties: Properties | None,
-    ) -> None:
-        if reason_code.is_failure:
-            log.error("broker refused the connection: %s", reason_code)
-            return
-        with self._connection_lock:
-            self._connection += 1
-        log.info("connected to the broker (session resumed: %s)", flags.session_present)
-        # Subscribing here, not once after connect, so that every reconnect resubscribes.
-        client.subscribe(EVENTS_SUBSCRIPTION, options=SubscribeOptions(qos=1))
-        self._republish.set()
-        for listener in self._connect_listeners:
-            listener()
-
-    def _on_connect_fail(self, _client: mqtt.Client, _userdata: Any) -> None:
-        log.warning(
-            "cannot reach the broker at %s:%s; retrying",
-            self._settings.mqtt.host,
-            self._settings.mqtt.port,
+            username=mqtt_settings.username,
+            password=password.get_secret_value() if password is not None else None,
+            tls_ca=str(mqtt_settings.tls_ca) if mqtt_settings.tls_ca is not None else None,
+            keepalive_s=mqtt_settings.keepalive_s,
+            session_expiry_s=mqtt_settings.session_expiry_s,
+            subscription=EVENTS_SUBSCRIPTION,
+            max_in_flight=ingest.max_in_flight,
+            batch_size=ingest.batch_size,
+            flush_interval_s=ingest.flush_interval_ms / 1000,
+            incarnation=incarnation,
         )
 
-    def _on_disconnect(
-        self,
-        _client: mqtt.Client,
-        _userdata: Any,
-        _flags: mqtt.DisconnectFlags,
-        reason_code: ReasonCode,
-        _properties: Properties | None,
-    ) -> None:
-        with self._connection_lock:
-            self._connection += 1
+    def _on_batch(self, items: list[Received], counts: ReceiverCounts) -> None:
+        self._counters.add(queued=len(items))
+        self._counters.receiver_counts(counts)
+        self._queue.put(items)
+
+    def _on_state(self, state: State, _generation: int) -> None:
+        if state is State.CONNECTED:
+            self._subscribed.clear()
+            self._connected.set()
+            self._republish.set()
+            for listener in self._connect_listeners:
+                listener()
+        elif state is State.SUBSCRIBED:
+            self._subscribed.set()
+        else:
+            self._connected.clear()
+            self._subscribed.clear()
+
+    def _on_child_gone(self) -> None:
+        self._connected.clear()
         self._subscribed.clear()
+        self._counters.receiver_ended()
         if not self._closing:
-            log.warning("lost the broker (%s); reconnecting", reason_code)
-
-    def _on_subscribe(
-        self,
-        _client: mqtt.Client,
-        _userdata: Any,
-        _mid: int,
-        reason_codes: list[ReasonCode],
-        _properties: Properties | None,
-    ) -> None:
-        refused = [code for code in reason_codes if code.is_failure]
-        if refused:
-            log.error("broker refused the subscription to %s: %s", EVENTS_SUBSCRIPTION, refused)
-            return
-        self._subscribed.set()
-
-    def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
-        if self._closing:
-            return  # unacknowledged: the broker hands it to this session again
-        self._counters.count_received()
-        received = _Received(
-            Inbound(message.topic, bytes(message.payload), datetime.now(UTC)),
-            message.mid,
-            message.qos,
-            self._connection,
-        )
-        depth = self._queue.qsize()
-        if message.qos == 0 and depth >= self._qos0_limit:
-            self._counters.add(dropped=1)
-            log.warning("ingest queue full; dropped a QoS 0 message on %s", message.topic)
-            return
-        if depth > self._settings.ingest.max_in_flight and not self._over_receive_maximum_logged:
-            self._over_receive_maximum_logged = True
-            log.warning(
-                "the broker sent more than Receive Maximum (%s) unacknowledged messages; "
-                "queueing them anyway (a known Mosquitto 2.0.11 quota bug)",
-                self._settings.ingest.max_in_flight,
-            )
-        self._queue.put_nowait(received)
+            self._counters.add(receiver_restarts=1)
 
     # -- database side (the writer thread) ------------------------------------------------
 
     def _write_loop(self) -> None:
+        # A failure here (a commit listener's, say) ends the writer: nothing more is
+        # committed, so nothing more is acknowledged, and the broker keeps the rest.
+        try:
+            self._write_until_stopped()
+        except Exception:
+            log.exception("the ingest writer failed; nothing more is committed or acknowledged")
+
+    def _write_until_stopped(self) -> None:
         next_summary = time.monotonic() + SUMMARY_EVERY_S
         next_sweep = time.monotonic()
         last_summary = self._counters.snapshot()
         while True:
             batch = self._next_batch()
             if batch:
-                result = self._write_until_stored(batch)
+                inbound = [
+                    Inbound(item.topic, item.payload, datetime.fromtimestamp(item.received_at, UTC))
+                    for item in batch
+                ]
+                result = self._write_until_stored(inbound)
                 if result is None:
                     return
                 self._acknowledge(batch)
+                self._counters.add(queued=-len(batch))
                 self._publish_watermarks(result.watermarks)
                 self._count(result, len(batch))
                 for listener in self._commit_listeners:
-                    listener([item.inbound for item in batch], result)
+                    listener(inbound, result)
             elif self._stopping.is_set():
                 return
             reconnected = self._republish.is_set() and self.connected
@@ -355,30 +309,36 @@ class Ingest:
                 next_summary = time.monotonic() + SUMMARY_EVERY_S
                 last_summary = self._log_summary(last_summary)
 
-    def _next_batch(self) -> list[_Received]:
-        """Up to batch_size messages: the first waits, the rest at most flush_interval."""
-        try:
-            first = self._queue.get(timeout=IDLE_POLL_S)
-        except queue.Empty:
-            return []
-        batch = [first]
-        deadline = time.monotonic() + self._settings.ingest.flush_interval_ms / 1000
-        while len(batch) < self._settings.ingest.batch_size:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
+    def _next_batch(self) -> list[Received]:
+        """The receiver's next batch, with those queued behind it while they fit batch_size.
+
+        The receiver already waited up to flush_interval for each batch to fill; batches
+        that queued up while the last one was committed share one transaction.
+        """
+        if self._held is not None:
+            batch, self._held = self._held, None
+        else:
             try:
-                batch.append(self._queue.get(timeout=remaining))
+                batch = self._queue.get(timeout=IDLE_POLL_S)
+            except queue.Empty:
+                return []
+        while len(batch) < self._settings.ingest.batch_size:
+            try:
+                more = self._queue.get_nowait()
             except queue.Empty:
                 break
+            if len(batch) + len(more) > self._settings.ingest.batch_size:
+                self._held = more
+                break
+            batch = batch + more
         return batch
 
-    def _write_until_stored(self, batch: list[_Received]) -> BatchResult | None:
+    def _write_until_stored(self, batch: list[Inbound]) -> BatchResult | None:
         """Write the batch, retrying while the database is down; None if stopped meanwhile."""
         delay = STORE_RETRY_MIN_S
         while True:
             try:
-                return write_batch(self._engine, [item.inbound for item in batch], self._options)
+                return write_batch(self._engine, batch, self._options)
             except StoreUnavailable as exc:
                 self._counters.add(store_failures=1)
                 if self._stopping.is_set():
@@ -394,14 +354,11 @@ class Ingest:
                 continue  # one more try before giving up, then the branch above returns
             delay = min(delay * 2, STORE_RETRY_MAX_S)
 
-    def _acknowledge(self, batch: list[_Received]) -> None:
-        with self._connection_lock:
-            for item in batch:
-                if item.qos == 0 or item.connection != self._connection:
-                    continue
-                code = self._client.ack(item.mid, item.qos)
-                if code is not MQTTErrorCode.MQTT_ERR_SUCCESS:
-                    log.debug("ack of message %s not sent: %s", item.mid, code)
+    def _acknowledge(self, batch: list[Received]) -> None:
+        """Send the committed batch's packet ids to the receiver, which acknowledges them."""
+        acks = [(item.generation, item.mid, item.qos) for item in batch if item.qos > 0]
+        if not self._receiver.send(("ack", len(batch), acks)):
+            log.debug("receiver gone; %s committed messages come again as duplicates", len(acks))
 
     def _publish_watermarks(self, watermarks: dict[StationId, int]) -> None:
         """Publish each station's watermark, retained, on its ``ack`` topic (QoS 1)."""
@@ -471,12 +428,16 @@ class Ingest:
         now = self.stats()
         if (now.received, now.dead_lettered) != (previous.received, previous.dead_lettered):
             log.info(
-                "ingest: %s received, %s stored, %s duplicates, %s dead letters, %s queued",
+                "ingest: %s received, %s stored, %s duplicates, %s dead letters, %s queued, "
+                "%s acknowledged, %s stale acks, %s receiver restarts",
                 now.received,
                 now.stored,
                 now.duplicates,
                 now.dead_lettered,
                 now.queued,
+                now.acked,
+                now.stale_acks,
+                now.receiver_restarts,
             )
         return now
 

@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from linetrace.central.receiver import ReceiverCounts
+
 __all__ = ["IngestCounters", "IngestStats"]
 
 
@@ -21,6 +23,9 @@ class IngestStats:
     conflicts: int = 0
     acks_published: int = 0
     dropped: int = 0
+    acked: int = 0
+    stale_acks: int = 0
+    receiver_restarts: int = 0
     store_failures: int = 0
     queued: int = 0
     connected: bool = False
@@ -35,23 +40,21 @@ class IngestStats:
 class IngestCounters:
     """Thread-safe counters; every change takes the lock, every read gets a snapshot.
 
-    The values live in a plain dict rather than the frozen snapshot type, because the
-    network thread counts every message and copying a dataclass each time showed in the
-    ingest's profile.
+    The receiver process counts what happens on the MQTT side (received, dropped,
+    acknowledged, refused as stale) and reports its totals since it started; the totals
+    of the receivers that ended before it are kept apart and added, so a restart of the
+    receiver never moves a counter back.
     """
 
     _values: dict[str, Any] = field(default_factory=lambda: asdict(IngestStats()))
+    _receiver_ended: ReceiverCounts = field(default_factory=ReceiverCounts)
+    _receiver_now: ReceiverCounts = field(default_factory=ReceiverCounts)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, **increments: int) -> None:
         with self._lock:
             for name, n in increments.items():
                 self._values[name] += n
-
-    def count_received(self) -> None:
-        """One more message taken off the broker (the per-message hot path)."""
-        with self._lock:
-            self._values["received"] += 1
 
     def set(self, **values: Any) -> None:
         with self._lock:
@@ -60,6 +63,25 @@ class IngestCounters:
                     raise KeyError(name)
                 self._values[name] = value
 
+    def receiver_counts(self, counts: ReceiverCounts) -> None:
+        """The running receiver's totals since it started."""
+        with self._lock:
+            self._receiver_now = counts
+
+    def receiver_ended(self) -> None:
+        """The running receiver ended: keep its totals, start from zero for the next."""
+        with self._lock:
+            self._receiver_ended = ReceiverCounts(
+                *(a + b for a, b in zip(self._receiver_ended, self._receiver_now, strict=True))
+            )
+            self._receiver_now = ReceiverCounts()
+
     def snapshot(self, **live: Any) -> IngestStats:
         with self._lock:
-            return replace(IngestStats(**self._values), **live)
+            receiver = {
+                name: ended + now
+                for name, ended, now in zip(
+                    ReceiverCounts._fields, self._receiver_ended, self._receiver_now, strict=True
+                )
+            }
+            return replace(IngestStats(**{**self._values, **receiver}), **live)

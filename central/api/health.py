@@ -43,6 +43,15 @@ class IngestHealth(BaseModel):
     conflicts: int = Field(description="Events whose event_id came again with other content.")
     acks_published: int = Field(description="Watermarks published on stations' ack topics.")
     dropped: int = Field(description="QoS 0 messages dropped on a full queue.")
+    acked: int = Field(description="Messages acknowledged to the broker after their commit.")
+    stale_acks: int = Field(
+        description="Committed messages not acknowledged because they came on an earlier "
+        "connection; the broker sends them again and they count as duplicates."
+    )
+    receiver_restarts: int = Field(
+        description="Times the receiver process (central's MQTT connection) died and was "
+        "started again."
+    )
     store_failures: int = Field(description="Batch writes that found the database down.")
     queued: int = Field(description="Messages received and not yet committed.")
     last_commit_at: datetime | None = Field(description="When the last batch was committed.")
