@@ -38,6 +38,7 @@ __all__ = [
     "FORMATS",
     "LINEAR_FORMATS",
     "Backend",
+    "Binarizer",
     "Decoder",
     "DecoderError",
     "ImageError",
@@ -52,6 +53,10 @@ logger = logging.getLogger(__name__)
 
 Backend = Literal["zxing", "zbar"]
 Point = tuple[int, int]
+# How zxing-cpp turns grey into black and white: "local" thresholds each pixel against its
+# neighbourhood (uneven light); "fixed" at mid-grey, which keeps the faint narrow elements
+# of an image already stretched to full contrast that a local threshold flattens.
+Binarizer = Literal["local", "fixed"]
 
 # The format names this project speaks (zxing-cpp's BarcodeFormat names), each with
 # zbar's name for it, or None where zbar cannot read it.
@@ -207,6 +212,7 @@ class ZxingDecoder:
         try_rotate: bool = True,
         try_invert: bool = False,
         try_downscale: bool = True,
+        binarizer: Binarizer = "local",
     ) -> None:
         import zxingcpp
 
@@ -218,6 +224,11 @@ class ZxingDecoder:
         self._try_rotate = try_rotate
         self._try_invert = try_invert
         self._try_downscale = try_downscale
+        self._binarizer = (
+            zxingcpp.Binarizer.FixedThreshold
+            if binarizer == "fixed"
+            else zxingcpp.Binarizer.LocalAverage
+        )
 
     def decode(self, image: Image) -> list[Symbol]:
         _check_image(image)
@@ -228,6 +239,7 @@ class ZxingDecoder:
             try_rotate=self._try_rotate,
             try_invert=self._try_invert,
             try_downscale=self._try_downscale,
+            binarizer=self._binarizer,
         )
         return [self._symbol(barcode) for barcode in found if barcode.valid]
 

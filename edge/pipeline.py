@@ -15,8 +15,11 @@ the same spot) is a misread and is dropped the same way, counted in ``misreads``
 linear code decoded in fewer than ``linear_confirmations`` frames, counted in
 ``unconfirmed``. Interpretation runs once per passage, at close, not once per frame.
 
-A located symbol whose region closes without ever decoding becomes a ``noread`` passage
-carrying a JPEG snapshot of it (:mod:`linetrace.edge.regions` says when a region counts).
+A 2D symbol that no single frame has read is tried again from its last few views
+combined (:mod:`linetrace.edge.stack`), here rather than in a worker: only here are the
+earlier frames known, and such symbols are few. A located symbol whose region closes
+without ever decoding becomes a ``noread`` passage carrying a JPEG snapshot of it
+(:mod:`linetrace.edge.regions` says when a region counts).
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ from linetrace.edge.gs1 import interpret
 from linetrace.edge.locate import DEFAULT_DENSITY
 from linetrace.edge.model import Frame, Passage
 from linetrace.edge.reader import FrameReader, Hint, Reading
-from linetrace.edge.regions import RegionTrack, RegionTracker
+from linetrace.edge.regions import RegionTrack, RegionTracker, shifted
 from linetrace.edge.snapshot import encode_snapshot
 from linetrace.edge.track import PassageTracker, Track
 
@@ -112,6 +115,20 @@ class PipelineConfig(BaseModel):
         default=True,
         description="Try a located region that did not decode once more, magnified and "
         "sharpened: reads thin, blurred modules at the cost of a second try on failures.",
+    )
+    restore: bool = Field(
+        default=True,
+        description="Try a located region that neither the plain nor the enhanced try read "
+        "once more with the blur divided out (a linear code's bars averaged along their "
+        "length first): reads the thinnest, most blurred modules, at the cost of a few more "
+        "tries on regions that never decode.",
+    )
+    stack: bool = Field(
+        default=True,
+        description="Combine the last few views of a located 2D symbol that no frame has "
+        "read yet (aligned and averaged, which quiets noise and compression) and decode "
+        "that: reads worn Data Matrix and QR codes no single frame can, at a few decoder "
+        "calls per such symbol every other frame.",
     )
     track_reads: bool = Field(
         default=True,
@@ -211,6 +228,7 @@ class ScanStats:
     misreads: int = 0  # passages dropped as misreads of a code read more often in place
     unconfirmed: int = 0  # linear-code passages decoded in too few frames to count
     carried: int = 0  # regions not decoded because their label was read already
+    stacked: int = 0  # symbols read only from several frames' views combined
     still: int = 0  # frames not read because nothing had changed
     attempts: int = 0  # decoder calls
     decode_seconds: float = 0.0
@@ -240,7 +258,11 @@ class ScanPipeline:
         self._decoder = decoder
         self._reader = FrameReader(config) if decoder is None else None
         self._tracker = PassageTracker(config.window_s, serialised=_serialised)
-        self._regions = RegionTracker(config.window_s, config.linear_confirmations)
+        self._regions = RegionTracker(
+            config.window_s,
+            config.linear_confirmations,
+            keep_views=config.stack and config.locate and self._reader is not None,
+        )
         self._stats = ScanStats()
         self._in_view: list[Symbol] = []  # the symbols of the last frame read
 
@@ -278,15 +300,39 @@ class ScanPipeline:
         stats.decode_seconds += reading.seconds
         stats.attempts += reading.attempts
         decoded = reading.symbols
-        stats.symbols += len(decoded)
         stats.carried += sum(1 for s in reading.sightings if s.carried is not None)
         self._regions.belt = self._tracker.belt
         carried, regions = self._regions.observe(
             frame.index, frame.mono, frame.wall, reading.sightings, frame.image
         )
+        decoded += self._read_stacks()
+        stats.symbols += len(decoded)
         tracks = self._tracker.observe(frame.index, frame.mono, frame.wall, decoded, carried)
         self._in_view = decoded + carried
         return self._passages(tracks, regions)
+
+    def _read_stacks(self) -> list[Symbol]:
+        """Decode the combined views of the regions due (see :mod:`linetrace.edge.stack`);
+        what they read counts as decoded in this frame."""
+        if self._reader is None:
+            return []
+        found: list[Symbol] = []
+        for track in self._regions.due_stacks():
+            assert track.views is not None
+            started = time.perf_counter()
+            image = track.views.combined()
+            # The views are cut centred on the region (cv2.getRectSubPix's convention).
+            (cx, cy), (side, _) = track.region.centre, track.views.size
+            dx, dy = cx - (side - 1) / 2, cy - (side - 1) / 2
+            symbols, calls = self._reader.read_region(image, track.region.moved(-dx, -dy))
+            self._stats.attempts += calls
+            self._stats.decode_seconds += time.perf_counter() - started
+            if symbols:
+                in_frame = [shifted(symbol, dx, dy) for symbol in symbols]
+                self._regions.record_stacked(track, in_frame)
+                self._stats.stacked += len(in_frame)
+                found += in_frame
+        return found
 
     def observe_still(self, index: int, mono: float, wall: datetime) -> list[Passage]:
         """A frame that did not change since the last one read: what was in view still is.

@@ -12,16 +12,24 @@ frames for a linear code, one for a matrix code) it is handed to the reader as a
 :class:`~linetrace.edge.reader.Hint`, so the next frames skip decoding it. A track that
 closes without any decode is a no-read candidate, and becomes a no-read only if
 
-* it was seen whole (not cut by the frame's border) in at least :data:`MIN_WHOLE_FRAMES`
-  frames, and was large enough to be a symbol at least once: a label entering or leaving
+* its label (see below) was seen whole (not cut by the frame's border) in at least
+  :data:`MIN_WHOLE_FRAMES` frames, and one of its parts, or its code-like parts together
+  (see :data:`CODE_DENSITY`), are large enough to be a symbol: a label entering or leaving
   the view, or a speck of texture where edges cross, is not a symbol that failed;
-* it was never next to a read region in the same frame: a label's caption block found
-  apart from its symbol belongs to that read label, not to another item.
+* it never lay on one label with a read region: a label's caption block found apart
+  from its symbol belongs to that read label, not to another item.
 
-Undecoded tracks of one label make one no-read: regions next to each other (a symbol and
-its caption), the two ends of a linear code either side of a sticker, and a sliver too
-small to be a symbol beside a larger patch. Each keeps its largest whole view as the
-snapshot.
+One label makes one no-read, and two labels two, however close their boxes ride. Which
+regions share a label is decided by what lies between them (:mod:`linetrace.edge.paper`):
+label paper joins a symbol, its caption, the two ends of a linear code either side of a
+sticker and the sticker's print, while the edges of two boxes and the belt between them
+keep their labels apart. Distance alone cannot: the ends of one covered GS1-128 lie
+further apart than the labels on two boxes. Each undecoded region is compared with the
+other regions of its frame and with the open tracks not seen in it, where they should be
+by now: the parts of a worn label flicker in and out of the locator's view from frame to
+frame and would otherwise start tracks that never meet. A label's no-read is reported
+when the last of its tracks closes, with the evidence of all of them; the largest whole
+view of any is its snapshot.
 
 Known limit: printed text on a box (not a label) that is located as code-like, away from
 any read label, is reported as a no-read; its snapshot shows what it was, and the station's
@@ -42,47 +50,56 @@ import numpy as np
 
 from linetrace.edge.decode import LINEAR_FORMATS, Symbol
 from linetrace.edge.locate import CELL_PX, MARGIN_PX, Region
-from linetrace.edge.reader import Hint, Sighting
+from linetrace.edge.paper import joined
+from linetrace.edge.reader import Hint, Sighting, grayscale
+from linetrace.edge.stack import ViewStack
 
 if TYPE_CHECKING:
     import numpy.typing as npt
 
     Image = npt.NDArray[np.uint8]
 
-__all__ = ["MIN_WHOLE_FRAMES", "RegionTrack", "RegionTracker"]
+__all__ = [
+    "CODE_DENSITY",
+    "MIN_NOREAD_AREA",
+    "MIN_WHOLE_FRAMES",
+    "RegionTrack",
+    "RegionTracker",
+    "shifted",
+]
 
 Key = tuple[str, str]
 Velocity = tuple[float, float]
 
 # A no-read must have been seen whole more than once: one frame could be a passing glint.
 MIN_WHOLE_FRAMES = 2
-# ... and at least this large (pixels²) once: a GS1 DataMatrix, the smallest carrier on a
-# label, is 20x20 modules at >= 2 px, 40x40 px; a covered linear code leaves a strip of bars
-# at least that size. Where edges of box, label and belt seam cross, a few cells light up.
+# ... and at least this large (pixels²): a GS1 DataMatrix, the smallest carrier on a label,
+# is 20x20 modules at >= 2 px, 40x40 px; a covered linear code leaves a strip of bars at
+# least that size. Where edges of box, label, rail and belt seam cross, a few cells light
+# up: a speck, however often it is seen.
 MIN_NOREAD_AREA = 1600.0
-# Regions this close (pixels between their outlines) in one frame are parts of one label.
-# A caption is printed 4 modules (8-16 px) from its symbol, but located regions end where
-# the edges thin out, up to 20 px inside what is printed, so they can be 40 px apart;
-# labels on two boxes are two box margins and a belt gap apart, 50 px and more, plus
-# the same shrinkage.
+# A sticker can leave only slivers of bars above and below it, which the locator finds a
+# few cells at a time, each time another: then the label's size is that of its code-like
+# parts together, each at its largest. Code-like means as dense in edges as a symbol's
+# cells (150-250, see linetrace.edge.locate): the specks where a box's edge meets the rail
+# or a belt seam reach about 100, and chained together would pass for a label.
+CODE_DENSITY = 130.0
+# Without the frame to look at (a caller that has only the regions), regions whose
+# outlines come this close (pixels) are taken for parts of one label: a caption is printed
+# 4 modules (8-16 px) from its symbol, but located regions end where the edges thin out,
+# up to 20 px inside what is printed, so they can be 40 px apart; labels on two boxes are
+# two box margins and a belt gap apart, 50 px and more, plus the same shrinkage.
 NEAR_PX = 5 * CELL_PX
+# Regions further apart than this (centre to centre, pixels) are never one label: the
+# longest label at 720p-class resolution (a GS1-128 SSCC at 2.6 px per module, quiet zones
+# and card included) spans ~700 px. Only a bound on the comparisons made.
+LABEL_SPAN_PX = 800.0
 # Until a code has measured the belt, the regions do: the shift that at least this many
 # pairs of whole regions of about the same size (within this area ratio) agree on, within
 # this many pixels a second (a cell a frame at 30 fps: an outline wobbles by about that).
 MIN_VOTES = 2
 ALIKE_AREA_RATIO = 1.5
 VOTE_TOLERANCE_PX_S = CELL_PX * 30.0
-# Two undecoded regions are the remains of one linear code when their bars agree within
-# this many degrees, they lie on one line across the bars, and their centres are no further
-# apart than the longest linear code on a label at 720p-class resolution (a GS1-128 SSCC at
-# 2.6 px per module, quiet zones included, ~700 px).
-BARS_TOLERANCE = 15.0
-MAX_LINEAR_SPAN_PX = 800.0
-# A patch under this area (pixels², 64x64) is smaller than any whole symbol on a label at
-# 720p-class resolution; one within this reach (pixels, centre to centre: the size of a
-# label) of another undecoded patch is a sliver of that patch's label.
-MIN_SYMBOL_AREA = 4096.0
-LABEL_REACH_PX = 300.0
 # A region is its track's when it overlaps where the track is predicted by at least this
 # share of the smaller of the two: the outline of one label wobbles by about a cell between
 # frames and grows or shrinks as the label enters or leaves the view, while two labels
@@ -104,18 +121,22 @@ class RegionTrack:
     first_centre: tuple[float, float]
     first_index: int = 0
     frames: int = 1
-    whole: int = 0  # sightings not cut by the frame's border
+    whole: int = 0  # frames in which it was seen not cut by the frame's border
     largest: float = 0.0  # largest whole area seen, pixels²
+    code_area: float = 0.0  # largest whole code-like area; its label's parts' together
+    whole_at: set[int] = field(default_factory=set)  # the frames it was seen whole in
     carried: bool = False  # matched a hint: a label already read
     near_read: bool = False  # next to a read region in some frame
     decodes: dict[Key, int] = field(default_factory=dict)
     symbols: dict[Key, Symbol] = field(default_factory=dict)  # last decode of each code
     anchors: dict[Key, tuple[float, float]] = field(default_factory=dict)  # region centre then
-    neighbours: list[RegionTrack] = field(default_factory=list)  # undecoded, adjacent
-    kin: list[RegionTrack] = field(default_factory=list)  # undecoded, of one label further off
+    kin: list[RegionTrack] = field(default_factory=list)  # undecoded, on the same label
+    judged: set[int] = field(default_factory=set)  # keys of tracks already compared with
     snapshot: Image | None = None
     snapshot_score: float = -1.0  # 0 for a cut view, else the area of the view kept
-    merged: bool = False  # its no-read went to a partner
+    merged: bool = False  # its label's no-read is another track's to report
+    reported: bool = False  # it reported its label's no-read
+    views: ViewStack | None = None  # its recent views while undecoded, to combine
 
     @property
     def decoded(self) -> bool:
@@ -144,12 +165,17 @@ class RegionTrack:
         return self.region.moved(velocity[0] * ahead, velocity[1] * ahead)
 
     def confirmed(self, linear_confirmations: int) -> list[Symbol]:
-        """The codes read often enough to stop decoding this region."""
-        return [
-            self.symbols[key]
-            for key, count in self.decodes.items()
-            if count >= (linear_confirmations if key[0] in LINEAR_FORMATS else 1)
-        ]
+        """The codes read often enough to stop decoding this region: as often as a code
+        needs, and that much more often than any other text of its symbology read here.
+        A linear misread whose check digit fits can repeat in two frames; carried along
+        from then on it would outnumber the real code, read once before, in frames."""
+        confirmed: list[Symbol] = []
+        for key, count in self.decodes.items():
+            needed = linear_confirmations if key[0] in LINEAR_FORMATS else 1
+            rivals = [n for (symbology, _), n in self.decodes.items() if symbology == key[0]]
+            if count >= needed + sum(rivals) - count:
+                confirmed.append(self.symbols[key])
+        return confirmed
 
     def carried_symbols(self, linear_confirmations: int) -> list[Symbol]:
         """The confirmed codes, moved along with the region since they were decoded."""
@@ -157,7 +183,7 @@ class RegionTrack:
         cx, cy = self.region.centre
         for symbol in self.confirmed(linear_confirmations):
             ax, ay = self.anchors[symbol.key]
-            moved.append(_shifted(symbol, cx - ax, cy - ay))
+            moved.append(shifted(symbol, cx - ax, cy - ay))
         return moved
 
     @property
@@ -169,7 +195,7 @@ class RegionTrack:
             and not self.merged
             and not self.near_read
             and self.whole >= MIN_WHOLE_FRAMES
-            and self.largest >= MIN_NOREAD_AREA
+            and max(self.largest, self.code_area) >= MIN_NOREAD_AREA
         )
 
 
@@ -180,9 +206,15 @@ class RegionTracker:
     from the code tracker, which measures it on decoded symbols.
     """
 
-    def __init__(self, window_s: float, linear_confirmations: int) -> None:
+    def __init__(
+        self, window_s: float, linear_confirmations: int, *, keep_views: bool = False
+    ) -> None:
+        """``keep_views``: keep the recent views of undecoded matrix-like regions, for
+        :meth:`due_stacks`."""
         self.window_s = window_s
         self.linear_confirmations = linear_confirmations
+        self.keep_views = keep_views
+        self._stacks_due: list[RegionTrack] = []
         self._open: dict[int, RegionTrack] = {}
         self._keys = itertools.count(1)
         self._last_seen: list[RegionTrack] = []
@@ -238,13 +270,41 @@ class RegionTracker:
             else:
                 pending.append(sighting)
         placed = self._place(pending, index, mono, wall, touched)
-        self._mark_neighbours(followed + placed)
-        if image is not None:
+        gray = None if image is None else grayscale(image)
+        self._relate(followed + placed, mono, gray)
+        self._stacks_due = []
+        if image is not None and gray is not None:
             for track, sighting in placed:
                 if not track.decoded and not track.carried:
                     _keep_snapshot(track, sighting.region, image)
+                    self._keep_view(track, sighting.region, gray)
         self._last_seen = list(touched.values())
         return carried, self._close_idle(mono, touched)
+
+    def due_stacks(self) -> list[RegionTrack]:
+        """The tracks of the last frame observed whose views are due to be combined: not
+        decoded, on no read label, seen whole (see :mod:`linetrace.edge.stack`)."""
+        return self._stacks_due
+
+    def record_stacked(self, track: RegionTrack, symbols: Sequence[Symbol]) -> None:
+        """Count ``symbols``, read from ``track``'s combined views, as one decode each."""
+        for symbol in symbols:
+            if symbol.key not in track.decodes:
+                self.first_located[symbol.key] = track.first_index
+            track.decodes[symbol.key] = track.decodes.get(symbol.key, 0) + 1
+            track.symbols[symbol.key] = symbol
+            track.anchors[symbol.key] = track.region.centre
+
+    def _keep_view(self, track: RegionTrack, region: Region, gray: Image) -> None:
+        """Keep a whole view of an undecoded region without bars (a matrix symbol, maybe)
+        and say when its views are due to be combined."""
+        if not self.keep_views or region.edge or region.bars is not None:
+            return
+        if track.views is None:
+            track.views = ViewStack(region)
+        track.views.add(gray, region)
+        if not track.near_read and track.views.due():
+            self._stacks_due.append(track)
 
     def observe_still(self, index: int, mono: float, wall: datetime) -> list[RegionTrack]:
         """A frame identical to the last one: whatever was in view still is, unread anew."""
@@ -354,33 +414,37 @@ class RegionTracker:
                 self.first_located[symbol.key] = track.first_index
         region = sighting.region
         if not region.edge:
-            track.whole += 1
+            track.whole_at.add(track.last_index)
+            track.whole = len(track.whole_at)
             track.largest = max(track.largest, region.area)
+            if region.density >= CODE_DENSITY:
+                track.code_area = max(track.code_area, region.area)
         for symbol in sighting.symbols:
             track.decodes[symbol.key] = track.decodes.get(symbol.key, 0) + 1
             track.symbols[symbol.key] = symbol
             track.anchors[symbol.key] = region.centre
 
-    @staticmethod
-    def _mark_neighbours(placed: list[tuple[RegionTrack, Sighting]]) -> None:
-        """Regions next to a read one belong to its label; undecoded regions next to each
-        other, or in line along one code's axis, to one label."""
-        for (a, first), (b, second) in itertools.combinations(placed, 2):
-            if a is b:
-                continue
-            a_read = a.decoded or a.carried
-            b_read = b.decoded or b.carried
-            if a_read != b_read and _near(first.region, second.region):
-                (b if a_read else a).near_read = True
-            elif not a_read and not b_read and b not in a.neighbours and b not in a.kin:
-                if _near(first.region, second.region):
-                    a.neighbours.append(b)
-                    b.neighbours.append(a)
-                elif _collinear_bars(first.region, second.region) or _sliver(
-                    first.region, second.region
-                ):
-                    a.kin.append(b)
-                    b.kin.append(a)
+    def _relate(
+        self, seen: list[tuple[RegionTrack, Sighting]], mono: float, gray: Image | None
+    ) -> None:
+        """Find which undecoded regions of this frame lie on a read label, and which lie
+        on one label with another undecoded region, of this frame or not seen in it."""
+        read = [(t, s.region) for t, s in seen if t.decoded or t.carried]
+        unread = [(t, s.region) for t, s in seen if not (t.decoded or t.carried)]
+        unseen = self._unseen({t.key for t, _ in seen}, mono, gray)
+        for track, region in unread:
+            for other, where in read:
+                if not track.near_read and _first_look(track, other):
+                    track.near_read = _same_label(gray, region, where)
+        for (track, region), (other, where) in itertools.combinations(unread, 2):
+            if _first_look(track, other):
+                _compare(gray, track, region, other, where)
+        # Where an unseen track should be is a prediction: a look that finds them apart
+        # is not kept, the next frame may show them side by side.
+        for track, region in unread:
+            for other, where in unseen:
+                if other.key not in track.judged:
+                    _compare(gray, track, region, other, where)
 
     def _close_idle(self, mono: float, touched: dict[int, RegionTrack]) -> list[RegionTrack]:
         closed = [
@@ -392,39 +456,107 @@ class RegionTracker:
             del self._open[track.key]
         return self._settle(closed)
 
+    def _unseen(
+        self, seen: set[int], mono: float, gray: Image | None
+    ) -> list[tuple[RegionTrack, Region]]:
+        """The open undecoded tracks not seen in this frame, where they should be now:
+        only while the belt's velocity is known, from codes or from the regions (else the
+        prediction is where they were), and only where that lies wholly in the frame
+        (else nothing there can be seen)."""
+        belt = self.belt or self._measured
+        if belt is None or gray is None:
+            return []
+        height, width = gray.shape[:2]
+        unseen: list[tuple[RegionTrack, Region]] = []
+        for track in self._open.values():
+            if track.key in seen or track.decoded or track.carried:
+                continue
+            if mono - track.last_mono > self.window_s:
+                continue
+            where = track.predicted(mono, belt)
+            x0, y0, x1, y1 = where.bounds()
+            if x0 >= 0 and y0 >= 0 and x1 < width and y1 < height:
+                unseen.append((track, where))
+        return unseen
+
     def _settle(self, closed: Iterable[RegionTrack]) -> list[RegionTrack]:
-        """Settle each closing no-read candidate: part of a read label if an adjacent
-        region was read or was next to a read one; else folded into a partner still open
-        or already reported, so that one label makes one no-read."""
+        """Settle each closing no-read candidate with the other tracks of its label: part
+        of a read label if any of them was read or lay on a read label; else the label's
+        no-read waits for its last open track, and then gathers the evidence of all."""
         settled: list[RegionTrack] = []
         for track in closed:
+            track.views = None  # kin may keep a closed track: not its pictures
             if not track.decoded:
-                track.near_read = track.near_read or any(
-                    partner.decoded or partner.near_read for partner in track.neighbours
-                )
-                partners = [p for p in track.neighbours + track.kin if not p.decoded]
-                for partner in partners:
-                    if not track.near_read and (partner.key in self._open or _reported(partner)):
-                        _merge(track, partner)
-                        break
+                self._settle_unread(track)
             settled.append(track)
         return settled
 
+    def _settle_unread(self, track: RegionTrack) -> None:
+        label = _label_of(track)
+        if any(t.near_read or t.decoded or t.carried for t in label):
+            track.near_read = True
+        elif any(t is not track and (t.key in self._open or t.reported) for t in label):
+            track.merged = True
+        else:
+            for other in label:
+                if other is not track:
+                    _gather(track, other)
+            track.reported = track.is_noread
 
-def _reported(track: RegionTrack) -> bool:
-    return track.is_noread
+
+def _first_look(track: RegionTrack, other: RegionTrack) -> bool:
+    """True the first time ``track`` and ``other`` are compared: which label a region is
+    on does not change, so one look at them side by side is enough."""
+    if other.key in track.judged:
+        return False
+    track.judged.add(other.key)
+    other.judged.add(track.key)
+    return True
 
 
-def _merge(track: RegionTrack, into: RegionTrack) -> None:
-    """Hand ``track``'s evidence to ``into``; ``track`` itself reports nothing."""
-    track.merged = True
-    into.frames = max(into.frames, track.frames)
-    into.whole = max(into.whole, track.whole)
-    into.largest = max(into.largest, track.largest)
-    if track.snapshot_score > into.snapshot_score:
-        into.snapshot, into.snapshot_score = track.snapshot, track.snapshot_score
-    into.first_seen = min(into.first_seen, track.first_seen)
-    into.last_seen = max(into.last_seen, track.last_seen)
+def _compare(
+    gray: Image | None, track: RegionTrack, region: Region, other: RegionTrack, where: Region
+) -> None:
+    """Make two undecoded tracks kin when their regions lie on one label."""
+    if _same_label(gray, region, where):
+        track.kin.append(other)
+        other.kin.append(track)
+        track.judged.add(other.key)
+        other.judged.add(track.key)
+
+
+def _same_label(gray: Image | None, first: Region, second: Region) -> bool:
+    if math.dist(first.centre, second.centre) > LABEL_SPAN_PX:
+        return False
+    if gray is None:
+        return _near(first, second)
+    return joined(gray, first, second)
+
+
+def _label_of(track: RegionTrack) -> list[RegionTrack]:
+    """``track`` and every undecoded track joined to it, directly or through others."""
+    label = [track]
+    known = {track.key}
+    for member in label:
+        for other in member.kin:
+            if other.key not in known:
+                known.add(other.key)
+                label.append(other)
+    return label
+
+
+def _gather(track: RegionTrack, other: RegionTrack) -> None:
+    """Give ``track`` the evidence of ``other``, a track of the same label: the frames
+    either was seen whole in, and the code-like area of both parts."""
+    track.whole_at |= other.whole_at
+    track.whole = len(track.whole_at)
+    track.frames = max(track.frames, other.frames, track.whole)
+    track.largest = max(track.largest, other.largest)
+    track.code_area += other.code_area
+    if other.snapshot_score > track.snapshot_score:
+        track.snapshot, track.snapshot_score = other.snapshot, other.snapshot_score
+    track.first_seen = min(track.first_seen, other.first_seen)
+    track.last_seen = max(track.last_seen, other.last_seen)
 
 
 def _affinity(track: RegionTrack, predicted: Region, sighting: Sighting) -> float:
@@ -452,24 +584,6 @@ def _overlap(first: Region, second: Region) -> float:
     return shared / max(min(first.area, second.area), 1.0)
 
 
-def _collinear_bars(first: Region, second: Region) -> bool:
-    """Both with bars turned alike, one behind the other along the code's axis (across
-    the bars) and on one line: the remains of one linear code either side of what covers
-    its middle."""
-    if first.bars is None or second.bars is None:
-        return False
-    if _angle_apart(first.bars, second.bars) > BARS_TOLERANCE:
-        return False
-    dx = second.centre[0] - first.centre[0]
-    dy = second.centre[1] - first.centre[1]
-    if math.hypot(dx, dy) > MAX_LINEAR_SPAN_PX:
-        return False
-    axis = math.radians(first.bars)  # the gradient runs along the code, across its bars
-    off_axis = abs(-dx * math.sin(axis) + dy * math.cos(axis))
-    bar_height = max(min(first.size), min(second.size))
-    return off_axis <= bar_height / 2
-
-
 def _alike(first: Region, second: Region) -> bool:
     """About the same size: maybe one region seen twice."""
     return 1 / ALIKE_AREA_RATIO <= first.area / max(second.area, 1.0) <= ALIKE_AREA_RATIO
@@ -477,20 +591,6 @@ def _alike(first: Region, second: Region) -> bool:
 
 def _close(first: Velocity, second: Velocity) -> bool:
     return math.dist(first, second) <= VOTE_TOLERANCE_PX_S
-
-
-def _sliver(first: Region, second: Region) -> bool:
-    """One region smaller than any symbol, within a label's reach of the other: a few bars
-    or modules left beside a sticker, or beside the label's print, belong to that label."""
-    if min(first.area, second.area) >= MIN_SYMBOL_AREA:
-        return False
-    return math.dist(first.centre, second.centre) <= LABEL_REACH_PX
-
-
-def _angle_apart(first: float, second: float) -> float:
-    """Degrees between two undirected angles."""
-    apart = abs(first - second) % 180.0
-    return min(apart, 180.0 - apart)
 
 
 def _near(first: Region, second: Region) -> bool:
@@ -516,7 +616,8 @@ def _keep_snapshot(track: RegionTrack, region: Region, image: Image) -> None:
         track.snapshot_score = score
 
 
-def _shifted(symbol: Symbol, dx: float, dy: float) -> Symbol:
+def shifted(symbol: Symbol, dx: float, dy: float) -> Symbol:
+    """``symbol`` moved by ``(dx, dy)`` pixels."""
     corners = tuple((round(x + dx), round(y + dy)) for x, y in symbol.corners)
     return Symbol(
         symbology=symbol.symbology,

@@ -63,18 +63,25 @@ def covered(image: Image, share: float = 0.7) -> Image:
     return out
 
 
+def boxes(frame_size: tuple[int, int], placements: list[tuple[Image, int, int]]) -> Image:
+    """A grey belt frame (BGR) of ``frame_size`` (width, height) with each image (a label
+    card) pasted at its ``(x, y)``, cut where it leaves the frame."""
+    width, height = frame_size
+    frame = np.full((height, width, 3), 70, np.uint8)
+    for image, x, y in placements:
+        h, w = image.shape[:2]
+        left, top = max(0, x), max(0, y)
+        right, bottom = min(width, x + w), min(height, y + h)
+        if right > left and bottom > top:
+            part = image[top - y : bottom - y, left - x : right - x]
+            frame[top:bottom, left:right] = part[:, :, None] if part.ndim == 2 else part
+    return frame
+
+
 def place(image: Image, frame_size: tuple[int, int], x: int, y: int) -> Image:
     """A grey belt frame (BGR) of ``frame_size`` (width, height), ``image`` pasted at x, y
     (cut where it leaves the frame)."""
-    width, height = frame_size
-    frame = np.full((height, width, 3), 70, np.uint8)
-    h, w = image.shape[:2]
-    left, top = max(0, x), max(0, y)
-    right, bottom = min(width, x + w), min(height, y + h)
-    if right > left and bottom > top:
-        part = image[top - y : bottom - y, left - x : right - x]
-        frame[top:bottom, left:right] = part[:, :, None] if part.ndim == 2 else part
-    return frame
+    return boxes(frame_size, [(image, x, y)])
 
 
 @dataclass
