@@ -73,6 +73,7 @@ from sqlalchemy.engine import Engine, make_url
 
 from linetrace.broker.events import AckWatermark
 from linetrace.broker.mosquitto import (
+    MAX_QUEUED_MESSAGES,
     Credentials,
     add_service,
     add_station,
@@ -1273,6 +1274,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="events queued while central is stopped, for the drain rate (0: skip)",
     )
     args = parser.parse_args(argv)
+    if args.window * args.stations > MAX_QUEUED_MESSAGES:
+        # The broker drops what overflows central's queue; an edge would resend it, the
+        # load generator does not, so a phase would stall instead of measuring anything.
+        parser.error(
+            f"--window x --stations ({args.window * args.stations}) exceeds the broker's "
+            f"per-client queue ({MAX_QUEUED_MESSAGES}); lower --window"
+        )
     kinds = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
     print(
         f"cores: {os.cpu_count()}, events: {args.events}, stations: {args.stations}, "
