@@ -191,7 +191,9 @@ class Ingest:
 
     def stats(self) -> IngestStats:
         """The counters now, with the live connection state."""
-        return self._counters.snapshot(connected=self.connected, subscribed=self.subscribed)
+        return self._counters.snapshot(
+            connected=self.connected, subscribed=self.subscribed, writing=self._writer.is_alive()
+        )
 
     def start(self) -> None:
         """Start the receiver (it connects in the background, retrying) and the writer."""

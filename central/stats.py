@@ -30,6 +30,7 @@ class IngestStats:
     queued: int = 0
     connected: bool = False
     subscribed: bool = False
+    writing: bool = False  # the writer thread runs: without it nothing is committed or acked
     last_commit_at: datetime | None = None
 
     def as_dict(self) -> dict[str, Any]:

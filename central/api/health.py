@@ -1,8 +1,9 @@
 """``GET /healthz``: is this instance able to do its job, and what has the ingest done.
 
 503 when the database cannot be reached: without it nothing can be stored or served.
-A lost broker (or a refused subscription) only degrades the instance (the API still
-answers), so it stays 200 with ``status: degraded`` and the probe's body says why.
+A lost broker, a refused subscription or an ingest writer that failed only degrades the
+instance (the API still answers), so it stays 200 with ``status: degraded`` and the
+probe's body says why.
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ class DatabaseHealth(BaseModel):
 class IngestHealth(BaseModel):
     connected: bool = Field(description="True while connected to the broker.")
     subscribed: bool = Field(description="True once the events subscription is granted.")
+    writing: bool = Field(
+        description="True while the writer runs; false after it failed (see the log): "
+        "nothing more is committed or acknowledged, and the broker keeps the rest."
+    )
     received: int = Field(description="Messages taken off the broker since start.")
     stored: int = Field(description="Events stored for the first time.")
     duplicates: int = Field(description="Events already stored (resends), skipped.")
@@ -59,7 +64,8 @@ class IngestHealth(BaseModel):
 
 class HealthReport(BaseModel):
     status: Literal["ok", "degraded", "failing"] = Field(
-        description="failing: database down (HTTP 503); degraded: broker lost; else ok."
+        description="failing: database down (HTTP 503); degraded: broker lost or the "
+        "ingest's writer stopped; else ok."
     )
     database: DatabaseHealth = Field(description="The database check.")
     ingest: IngestHealth | None = Field(
@@ -74,7 +80,7 @@ def healthz(engine: EngineDep, ingest: IngestDep, response: Response) -> HealthR
     if not database.ok:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
         state: Literal["ok", "degraded", "failing"] = "failing"
-    elif ingest_health is not None and not ingest_health.subscribed:
+    elif ingest_health is not None and not (ingest_health.subscribed and ingest_health.writing):
         state = "degraded"
     else:
         state = "ok"

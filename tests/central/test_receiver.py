@@ -13,8 +13,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from linetrace.broker.mosquitto import Credentials
+from linetrace.central.api import create_app
 from linetrace.central.batch import BatchResult, Inbound
 from linetrace.central.config import IngestSettings
 from linetrace.central.store import events
@@ -149,6 +151,30 @@ def test_nothing_is_acknowledged_after_the_writer_failed(
         wait_until(lambda: settled(again, 4))
         assert again.stats().stored == 4
     assert count(sqlite_url, events) == 5
+
+
+def test_healthz_is_degraded_once_the_writer_failed(
+    mqtt_broker: Broker, station: Credentials, sqlite_url: str
+) -> None:
+    settings = settings_for(mqtt_broker, sqlite_url, IngestSettings(batch_size=1))
+
+    def fail(_messages: Sequence[Inbound], _result: BatchResult) -> None:
+        raise RuntimeError("a listener that fails")
+
+    with (
+        TestClient(create_app(settings, run_ingest=True)) as client,
+        publisher(mqtt_broker, station) as pub,
+    ):
+        ingest = client.app.state.ingest  # type: ignore[attr-defined]
+        wait_until(lambda: ingest.stats().subscribed)
+        healthy = client.get("/healthz").json()
+        ingest.add_commit_listener(fail)
+        pub.publish(events_topic(), make_event(1).to_payload())
+        wait_until(lambda: not ingest.stats().writing)
+        failed = client.get("/healthz").json()
+    assert (healthy["status"], healthy["ingest"]["writing"]) == ("ok", True)
+    assert (failed["status"], failed["ingest"]["writing"]) == ("degraded", False)
+    assert failed["ingest"]["subscribed"] is True  # the broker is fine: the writer is not
 
 
 def test_stop_commits_and_acknowledges_everything_received_and_ends_the_receiver(
