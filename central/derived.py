@@ -11,7 +11,8 @@ The derivation runs inside a savepoint. Stored events are the record and must ne
 lost to a fault in what is derived from them: should the derivation fail, the savepoint
 is rolled back, the events stay, and a ``derivation_failed`` alarm names them and the
 lots whose summaries to rebuild (``linetrace central lot-summaries rebuild``) once the
-fault is fixed. A lost race with another central instance (a deadlock) is not such a
+fault is fixed. The same fault again while that alarm is open updates it: it keeps the
+first events it named and gathers every lot left short. A lost race with another central instance (a deadlock) is not such a
 fault: it is raised, so the caller writes the whole batch again.
 """
 
@@ -25,7 +26,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from linetrace.central.alarms import raise_alarm
+from linetrace.central.alarms import find_open_alarm, raise_alarm, update_alarm
 from linetrace.central.containers import record_packs
 from linetrace.central.lotsummary import record_lot_summaries
 from linetrace.central.mismatches import judge_events
@@ -73,34 +74,55 @@ def _not_derived(
     connection: Connection, rows: Sequence[Mapping[str, Any]], exc: BaseException
 ) -> None:
     event_ids = [str(row["event_id"]) for row in rows[:_ALARM_EVENT_IDS]]
-    hint = _rebuild_hint(rows)
-    # While the alarm is open a repeat adds no alarm: the log names every failure's lots.
+    lots = _lots(rows)
     log.error(
         "checks, containment and lot summaries of %s stored events were not derived (first: %s)%s",
         len(rows),
         ", ".join(event_ids),
-        hint,
+        _rebuild_hint(lots),
         exc_info=exc,
     )
-    raise_alarm(
+    key = type(exc).__name__
+    reason = str(getattr(exc, "orig", None) or exc).strip()[:300]
+    found = find_open_alarm(connection, station=None, kind=DERIVATION_ALARM, key=key)
+    if found is None:
+        raise_alarm(
+            connection,
+            station=None,
+            kind=DERIVATION_ALARM,
+            key=key,
+            severity="critical",
+            message=f"checks, containment and lot summaries of {len(rows)} stored events "
+            f"were not derived: {reason}" + _rebuild_hint(lots),
+            details={"event_ids": event_ids, "lots": lots, "events": len(rows)},
+        )
+        return
+    # The same fault again while its alarm is open: one alarm, which keeps the first
+    # events it named and gathers every lot left short, so its rebuild command covers all.
+    before = found.details or {}
+    gathered = sorted({*before.get("lots", []), *lots})
+    total = int(before.get("events", 0)) + len(rows)
+    update_alarm(
         connection,
-        station=None,
-        kind=DERIVATION_ALARM,
-        key=type(exc).__name__,
-        severity="critical",
-        message=f"checks, containment and lot summaries of {len(rows)} stored events were "
-        f"not derived: {str(getattr(exc, 'orig', None) or exc).strip()[:300]}" + hint,
-        details={"event_ids": event_ids},
+        found.id,
+        message=f"checks, containment and lot summaries of {total} stored events were not "
+        f"derived: {reason}" + _rebuild_hint(gathered),
+        details={**before, "lots": gathered[: _ALARM_LOTS + 1], "events": total},
     )
 
 
-def _rebuild_hint(rows: Sequence[Mapping[str, Any]]) -> str:
-    """How to bring the summaries of these events' lots up to date once the fault is fixed.
+def _lots(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The lots of these events, whose summaries are short of them (bounded for the alarm).
 
-    Only the events' own lots are short of them: the containment was rolled back with the
-    summaries, so the container counts still agree with it.
+    Only the events' own lots are: the containment was rolled back with the summaries, so
+    the container counts still agree with it. One lot past the bound is kept, so that the
+    hint can tell that there are too many to name.
     """
-    lots = sorted({row["lot"] for row in rows if row["lot"] is not None})
+    return sorted({row["lot"] for row in rows if row["lot"] is not None})[: _ALARM_LOTS + 1]
+
+
+def _rebuild_hint(lots: Sequence[str]) -> str:
+    """How to bring the summaries of ``lots`` up to date once the fault is fixed."""
     if not lots:
         return ""
     if len(lots) > _ALARM_LOTS:
