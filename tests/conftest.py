@@ -7,6 +7,7 @@ same absence fails the test, so CI can never pass by skipping what it must run.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import time
@@ -66,6 +67,8 @@ BROKER_START_TIMEOUT_S = 10.0
 BROKER_RELOAD_TIMEOUT_S = 5.0
 # SIGTERM makes Mosquitto save its persistence file and exit at once.
 BROKER_STOP_TIMEOUT_S = 5.0
+# What Mosquitto logs once it has started, signal handlers included.
+_RUNNING_LINE = re.compile(r"mosquitto version \S+ running$", re.MULTILINE)
 
 
 @dataclass
@@ -100,9 +103,15 @@ class Broker:
         return self._process.pid if self._process is not None and self.running else None
 
     def start(self) -> None:
-        """Start the broker (again) on the same port, and wait until it accepts connections."""
+        """Start the broker (again) on the same port, and wait until it has fully started.
+
+        Listening is not enough: Mosquitto opens its sockets before it installs its signal
+        handlers, and a reload (SIGHUP) in between would end it. Its "running" line comes
+        after both.
+        """
         if self.running:
             return
+        started_before = len(_RUNNING_LINE.findall(self.log()))
         with self.log_path.open("ab") as log:
             process = subprocess.Popen(
                 broker_command(self.directory),
@@ -112,11 +121,13 @@ class Broker:
             )
         self._process = process
         deadline = time.monotonic() + BROKER_START_TIMEOUT_S
-        while not _accepts_tcp(self.host, self.port):
+        while len(_RUNNING_LINE.findall(self.log())) == started_before or not _accepts_tcp(
+            self.host, self.port
+        ):
             if process.poll() is not None:
                 raise RuntimeError(f"mosquitto exited at start:\n{self.log()}")
             if time.monotonic() > deadline:
-                raise TimeoutError(f"mosquitto did not listen on {self.port}:\n{self.log()}")
+                raise TimeoutError(f"mosquitto did not start on {self.port}:\n{self.log()}")
             time.sleep(0.02)
 
     def stop(self) -> None:
@@ -144,6 +155,8 @@ class Broker:
         reload(self._process.pid)
         deadline = time.monotonic() + BROKER_RELOAD_TIMEOUT_S
         while (code := _connack(self.host, self.port, credentials)) != 0:
+            if not self.running:
+                raise RuntimeError(f"mosquitto exited on reload:\n{self.log()}")
             if time.monotonic() > deadline:
                 raise TimeoutError(
                     f"{credentials.username} still refused (CONNACK {code}):\n{self.log()}"
