@@ -71,7 +71,8 @@ from paho.mqtt.properties import Properties
 from pydantic import SecretStr
 from sqlalchemy.engine import Engine, make_url
 
-from linetrace.broker.events import AckWatermark
+from linetrace.broker.contract.messages import AckWatermark
+from linetrace.broker.contract.topics import SHARED_GROUP, Channel, StationId, subscription, topic
 from linetrace.broker.mosquitto import (
     MAX_QUEUED_MESSAGES,
     Credentials,
@@ -80,7 +81,6 @@ from linetrace.broker.mosquitto import (
     broker_command,
     init_broker,
 )
-from linetrace.broker.topics import SHARED_GROUP, Channel, StationId, subscription, topic
 from linetrace.central.batch import BatchResult, Inbound
 from linetrace.central.config import CentralSettings, DatabaseSettings, IngestSettings
 from linetrace.central.config import MqttSettings as CentralMqtt

@@ -52,7 +52,7 @@ import numpy.typing as npt
 import zxingcpp
 from pyzbar import pyzbar
 
-from linetrace.broker.events import EventKind
+from linetrace.broker.contract.messages import EventKind
 from linetrace.edge.gs1 import to_hri
 from linetrace.edge.model import Passage
 from linetrace.edge.pipeline import PipelineConfig

@@ -31,7 +31,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from pydantic import SecretStr
 
-from linetrace.broker.events import AckWatermark, EventKind, parse_event
+from linetrace.broker.contract.messages import AckWatermark, EventKind, parse_event
+from linetrace.broker.contract.topics import Channel, StationId, topic
 from linetrace.broker.mosquitto import (
     Credentials,
     add_service,
@@ -39,7 +40,6 @@ from linetrace.broker.mosquitto import (
     broker_command,
     init_broker,
 )
-from linetrace.broker.topics import Channel, StationId, topic
 from linetrace.edge.config import MqttConfig
 from linetrace.edge.model import Passage
 from linetrace.edge.outbox import Outbox

@@ -13,8 +13,8 @@ import tempfile
 from pathlib import Path
 
 from linetrace.broker import mosquitto
-from linetrace.broker.events import SCHEMA_PATH, write_schema
-from linetrace.broker.topics import StationId, TopicError
+from linetrace.broker.contract.messages import SCHEMA_PATH, write_schema
+from linetrace.broker.contract.topics import StationId, TopicError
 
 logger = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from linetrace.broker.topics import Channel, StationId, topic
+from linetrace.broker.contract.topics import Channel, StationId, topic
 from linetrace.central.batches import list_batches
 from linetrace.central.store.tables import stations
 from linetrace.central.store.trace_tables import batches

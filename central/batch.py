@@ -35,8 +35,8 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from linetrace.broker.events import ContractError, ScanEvent
-from linetrace.broker.topics import StationId
+from linetrace.broker.contract.messages import ScanEvent
+from linetrace.broker.contract.topics import StationId
 from linetrace.central.conflicts import (
     Conflict,
     canonical_sha256,
@@ -48,6 +48,7 @@ from linetrace.central.progress import advance
 from linetrace.central.stations import admit
 from linetrace.central.store import DeadLetter, event_row, insert_dead_letters, insert_events
 from linetrace.central.validate import Accepted, accept
+from linetrace.errors import ContractError
 
 __all__ = ["BatchOptions", "BatchResult", "Inbound", "StoreUnavailable", "write_batch"]
 

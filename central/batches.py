@@ -27,8 +27,8 @@ from pydantic import (
 )
 from sqlalchemy.engine import Connection, RowMapping
 
-from linetrace.broker.events import BatchAnnouncement
-from linetrace.broker.topics import StationId, TopicError
+from linetrace.broker.contract.messages import BatchAnnouncement
+from linetrace.broker.contract.topics import StationId, TopicError
 from linetrace.central.alarms import clear_alarm, open_alarm_keys
 from linetrace.central.products import get_product, gtin14
 from linetrace.central.store.tables import events

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy.engine import Connection, Engine
 
-    from linetrace.broker.topics import StationId
+    from linetrace.broker.contract.topics import StationId
     from linetrace.central.config import CentralSettings
     from linetrace.central.stations import Station
     from linetrace.central.store import Cursor, EventQuery, StoredDeadLetter
@@ -144,7 +144,7 @@ def _events(args: argparse.Namespace) -> int:
         return 2
     from sqlalchemy.exc import SQLAlchemyError
 
-    from linetrace.broker.topics import StationId, TopicError
+    from linetrace.broker.contract.topics import StationId, TopicError
     from linetrace.central.store import EventQuery, open_engine
 
     try:
@@ -305,7 +305,7 @@ def _station_list(args: argparse.Namespace) -> int:
 
 
 def _station_arg(text: str) -> StationId | None:
-    from linetrace.broker.topics import StationId, TopicError
+    from linetrace.broker.contract.topics import StationId, TopicError
 
     try:
         return StationId.parse(text)
@@ -566,7 +566,7 @@ def _batch_close(args: argparse.Namespace) -> int:
 
 
 def _batch_list(args: argparse.Namespace) -> int:
-    from linetrace.broker.topics import TopicError
+    from linetrace.broker.contract.topics import TopicError
     from linetrace.central.batches import MAX_BATCHES_PAGE, list_batches, parse_line
 
     try:

@@ -25,7 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from linetrace.broker.topics import TopicError, parse_topic
+from linetrace.broker.contract.topics import TopicError, parse_topic
 from linetrace.central.alarms import Alarm, clear_alarm, open_alarms, raise_alarm, update_alarm
 from linetrace.central.store.tables import dead_letters
 

@@ -75,8 +75,8 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from linetrace.broker.events import AckWatermark
-from linetrace.broker.topics import SHARED_GROUP, Channel, StationId, subscription, topic
+from linetrace.broker.contract.messages import AckWatermark
+from linetrace.broker.contract.topics import SHARED_GROUP, Channel, StationId, subscription, topic
 from linetrace.central.batch import (
     BatchOptions,
     BatchResult,

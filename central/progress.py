@@ -29,7 +29,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from linetrace.broker.topics import StationId
+from linetrace.broker.contract.topics import StationId
 from linetrace.central.seqreuse import check_seq_reuse, may_reuse
 from linetrace.central.store.dialect_insert import dialect_insert
 from linetrace.central.store.tables import events, station_progress

@@ -33,7 +33,7 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from linetrace.broker.topics import StationId
+from linetrace.broker.contract.topics import StationId
 from linetrace.central.alarms import (
     clear_alarm,
     find_open_alarm,

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
-from linetrace.broker.topics import StationId
+from linetrace.broker.contract.topics import StationId
 from linetrace.central.checkdigits import mod10_check_digit
 from linetrace.central.store.dialect_insert import dialect_insert
 from linetrace.central.store.tables import stations

@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy.engine import Connection, RowMapping
 
-from linetrace.broker.topics import StationId
+from linetrace.broker.contract.topics import StationId
 from linetrace.central.batches import Batch, batches_overlapping, list_batches
 from linetrace.central.codes import CodeIdentity, MalformedCode, NotAnInstance, identify
 from linetrace.central.containers import MAX_DEPTH, Stay, ancestors

@@ -16,10 +16,11 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from linetrace.broker.events import ContractError, ScanEvent, parse_event
-from linetrace.broker.topics import Channel, StationId, TopicError, parse_topic
+from linetrace.broker.contract.messages import ScanEvent, parse_event
+from linetrace.broker.contract.topics import Channel, StationId, TopicError, parse_topic
 from linetrace.central.checkdigits import gs1_key_problem
 from linetrace.central.document import SentDocument
+from linetrace.errors import ContractError
 
 __all__ = ["Accepted", "accept"]
 

@@ -25,7 +25,7 @@ from types import FrameType
 
 from pydantic import ValidationError
 
-from linetrace.broker.events import EventKind
+from linetrace.broker.contract.messages import EventKind
 from linetrace.edge.batch import CurrentBatch
 from linetrace.edge.checks import batch_checks, failed
 from linetrace.edge.config import (

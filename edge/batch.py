@@ -17,7 +17,7 @@ import threading
 
 from pydantic import ValidationError
 
-from linetrace.broker.events import BatchAnnouncement
+from linetrace.broker.contract.messages import BatchAnnouncement
 
 __all__ = ["CurrentBatch"]
 

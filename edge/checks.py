@@ -23,7 +23,7 @@ from datetime import date
 from biip import ParseError
 from biip.gs1_element_strings import GS1ElementString
 
-from linetrace.broker.events import BatchAnnouncement, CheckResult
+from linetrace.broker.contract.messages import BatchAnnouncement, CheckResult
 
 __all__ = [
     "CHECK_BATCH_GTIN",

@@ -32,7 +32,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from linetrace.broker.topics import StationId
+from linetrace.broker.contract.topics import StationId
 from linetrace.edge.capture import CaptureConfig
 from linetrace.edge.clock import parse_utc_offset
 from linetrace.edge.pack import PackConfig

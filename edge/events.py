@@ -7,8 +7,8 @@ import uuid
 
 import uuid6
 
-from linetrace.broker.events import ScanEvent
-from linetrace.broker.topics import StationId
+from linetrace.broker.contract.messages import ScanEvent
+from linetrace.broker.contract.topics import StationId
 from linetrace.edge.model import Passage
 
 

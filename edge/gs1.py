@@ -25,7 +25,7 @@ from biip.gs1_messages import GS1Message
 from biip.gtin import Gtin
 from biip.upc import Upc
 
-from linetrace.broker.events import CheckResult
+from linetrace.broker.contract.messages import CheckResult
 
 if TYPE_CHECKING:
     from biip.gs1_element_strings import GS1ElementStrings

@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from linetrace.broker.topics import StationId
+from linetrace.broker.contract.topics import StationId
 from linetrace.edge.status import StationFigures
 
 __all__ = ["PREFIX", "MetricsError", "MetricsServer", "StationCollector"]

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from linetrace.broker.events import CheckResult, ChildRead, EventKind
+from linetrace.broker.contract.messages import CheckResult, ChildRead, EventKind
 
 if TYPE_CHECKING:
     import numpy as np

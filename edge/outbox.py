@@ -33,8 +33,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from linetrace.broker.events import ScanEvent
-from linetrace.broker.topics import StationId
+from linetrace.broker.contract.messages import ScanEvent
+from linetrace.broker.contract.topics import StationId
 from linetrace.edge.events import make_event
 from linetrace.edge.model import Passage
 

@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from linetrace.broker.events import ChildRead, EventKind
+from linetrace.broker.contract.messages import ChildRead, EventKind
 from linetrace.edge.model import Passage
 
 __all__ = ["MAX_CHILDREN", "PackAssociator", "PackConfig", "PackStats", "is_parent"]

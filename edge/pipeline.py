@@ -33,7 +33,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from linetrace.broker.events import EventKind
+from linetrace.broker.contract.messages import EventKind
 from linetrace.edge.decode import (
     DEFAULT_FORMATS,
     FORMATS,

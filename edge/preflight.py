@@ -18,8 +18,8 @@ from typing import TextIO
 
 from pydantic import ValidationError
 
-from linetrace.broker.events import AckWatermark, BatchAnnouncement
-from linetrace.broker.topics import Channel, topic
+from linetrace.broker.contract.messages import AckWatermark, BatchAnnouncement
+from linetrace.broker.contract.topics import Channel, topic
 from linetrace.edge.config import ConfigError, EdgeConfig, default_client_id, load_config
 from linetrace.edge.outbox import Outbox, OutboxError
 from linetrace.edge.publish import BrokerError, check_broker, read_retained

@@ -56,8 +56,8 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from pydantic import ValidationError
 
-from linetrace.broker.events import AckWatermark, StationStatus
-from linetrace.broker.topics import Channel, topic
+from linetrace.broker.contract.messages import AckWatermark, StationStatus
+from linetrace.broker.contract.topics import Channel, topic
 from linetrace.edge.config import MqttConfig
 from linetrace.edge.delivery import DeliveryPlan
 from linetrace.edge.outbox import Outbox, OutboxError

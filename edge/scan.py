@@ -23,7 +23,7 @@ from typing import Any, TextIO
 
 from pydantic import ValidationError
 
-from linetrace.broker.events import EventKind
+from linetrace.broker.contract.messages import EventKind
 from linetrace.edge.decode import DecoderError
 from linetrace.edge.gs1 import to_hri
 from linetrace.edge.model import Passage

@@ -1,7 +1,7 @@
 """The picture a no-read carries: a JPEG of the region that never decoded, small enough to
 travel inside its scan event.
 
-The contract caps a snapshot at :data:`~linetrace.broker.events.MAX_SNAPSHOT_CHARS` of
+The contract caps a snapshot at :data:`~linetrace.broker.contract.messages.MAX_SNAPSHOT_CHARS` of
 base64, so the crop is encoded at falling quality, then at falling size, until it fits.
 An operator needs to see why a label failed (a sticker, a tear, a smudge), which survives
 moderate quality; a snapshot that does not fit at all is left out rather than sent broken.
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from linetrace.broker.events import MAX_SNAPSHOT_CHARS
+from linetrace.broker.contract.messages import MAX_SNAPSHOT_CHARS
 
 if TYPE_CHECKING:
     import numpy.typing as npt

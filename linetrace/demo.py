@@ -120,8 +120,8 @@ def _prepare_video(state: Path, items: int, items_per_second: float, seed: int) 
 
 
 def _prepare_stack(plan: DemoPlan, video: Path) -> dict[str, Child]:
+    from linetrace.broker.contract.topics import StationId
     from linetrace.broker.mosquitto import add_service, add_station, init_broker
-    from linetrace.broker.topics import StationId
 
     broker_dir = plan.state / "broker"
     init_broker(broker_dir, port=plan.broker_port)

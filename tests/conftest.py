@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from linetrace.broker.contract.topics import StationId
 from linetrace.broker.mosquitto import (
     Credentials,
     MosquittoNotFoundError,
@@ -28,7 +29,6 @@ from linetrace.broker.mosquitto import (
     init_broker,
     reload,
 )
-from linetrace.broker.topics import StationId
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 

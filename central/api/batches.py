@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from pydantic import Field
 
-from linetrace.broker.topics import TopicError
+from linetrace.broker.contract.topics import TopicError
 from linetrace.central.announce import BatchAnnouncer
 from linetrace.central.api.deps import EngineDep
 from linetrace.central.batches import (

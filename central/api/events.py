@@ -14,8 +14,8 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import AwareDatetime, BaseModel, Field
 
-from linetrace.broker.events import EventKind, ScanEvent
-from linetrace.broker.topics import StationId, TopicError
+from linetrace.broker.contract.messages import EventKind, ScanEvent
+from linetrace.broker.contract.topics import StationId, TopicError
 from linetrace.central.api.deps import EngineDep
 from linetrace.central.store import (
     MAX_PAGE_SIZE,

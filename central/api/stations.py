@@ -13,7 +13,7 @@ from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Connection
 
-from linetrace.broker.topics import StationId, TopicError
+from linetrace.broker.contract.topics import StationId, TopicError
 from linetrace.central.api.deps import EngineDep
 from linetrace.central.progress import Progress, all_progress, open_gaps
 from linetrace.central.stations import Station, StationError, list_stations, register_station

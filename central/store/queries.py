@@ -18,8 +18,8 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
-from linetrace.broker.events import EventKind
-from linetrace.broker.topics import StationId
+from linetrace.broker.contract.messages import EventKind
+from linetrace.broker.contract.topics import StationId
 from linetrace.central.store.tables import dead_letters, events
 
 __all__ = [

@@ -29,7 +29,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql.dml import Insert
 
-from linetrace.broker.events import ScanEvent
+from linetrace.broker.contract.messages import ScanEvent
 from linetrace.central.document import SentDocument
 from linetrace.central.store.gs1keys import extract_keys
 from linetrace.central.store.tables import (

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from linetrace.broker.contract.topics import Channel, StationId, subscription, topic
 from linetrace.broker.mosquitto import MAX_PACKET_KIB, Credentials, Role, TlsFiles, init_broker
-from linetrace.broker.topics import Channel, StationId, subscription, topic
 from tests.broker.mqtt_probe import (
     ACCEPTED,
     NOT_AUTHORIZED,

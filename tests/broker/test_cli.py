@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from linetrace.broker import cli
-from linetrace.broker.events import SCHEMA_PATH
+from linetrace.broker.contract.messages import SCHEMA_PATH
+from linetrace.broker.contract.topics import Channel, StationId, topic
 from linetrace.broker.mosquitto import BrokerDir, Credentials
-from linetrace.broker.topics import Channel, StationId, topic
 from tests.broker.mqtt_probe import ACCEPTED, SUCCESS, Probe
 from tests.conftest import Broker
 

@@ -13,19 +13,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from linetrace.broker.events import (
+from linetrace.broker.contract.messages import (
     MAX_EVENT_BYTES,
     SCHEMA_PATH,
     SCHEMA_VERSION,
     AckWatermark,
     CheckResult,
-    ContractError,
     EventKind,
     ScanEvent,
     StationStatus,
     parse_event,
 )
-from linetrace.broker.topics import StationId
+from linetrace.broker.contract.topics import StationId
+from linetrace.errors import ContractError
 
 ICT = timezone(timedelta(hours=7))
 GS = "\x1d"  # the GS1 field separator, kept in the raw text

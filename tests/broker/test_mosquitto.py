@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from linetrace.broker import mosquitto
+from linetrace.broker.contract.topics import Channel, StationId, topic
 from linetrace.broker.mosquitto import (
     BrokerDir,
     BrokerError,
@@ -35,7 +36,6 @@ from linetrace.broker.mosquitto import (
     running_pid,
     verify_password,
 )
-from linetrace.broker.topics import Channel, StationId, topic
 from tests.broker.mqtt_probe import ACCEPTED, SUCCESS, Probe
 from tests.conftest import Broker, free_port
 
@@ -235,7 +235,7 @@ def test_hashes_from_mosquitto_passwd_verify(
 
 def test_missing_mosquitto_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", "")
-    monkeypatch.setattr(mosquitto, "SBIN_DIRS", ())
+    monkeypatch.setattr(mosquitto.process, "SBIN_DIRS", ())
     with pytest.raises(MosquittoNotFoundError, match="apt-get install -y mosquitto"):
         find_mosquitto()
 

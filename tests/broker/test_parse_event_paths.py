@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from linetrace.broker import events
-from linetrace.broker.events import ContractError, parse_event
+from linetrace.broker.contract import messages as events
+from linetrace.broker.contract.messages import parse_event
+from linetrace.errors import ContractError
 
 VALID: dict[str, Any] = {
     "schema_version": "1.1",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from linetrace.broker.events import SCHEMA_PATH, write_schema
+from linetrace.broker.contract.messages import SCHEMA_PATH, write_schema
 
 
 def test_committed_schema_is_up_to_date(tmp_path: Path) -> None:

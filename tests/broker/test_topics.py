@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from linetrace.broker.topics import (
+from linetrace.broker.contract.topics import (
     Channel,
     StationId,
     TopicError,

@@ -14,8 +14,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from pydantic import SecretStr
 
-from linetrace.broker.events import ScanEvent
-from linetrace.broker.topics import Channel, StationId, topic
+from linetrace.broker.contract.messages import ScanEvent
+from linetrace.broker.contract.topics import Channel, StationId, topic
 from linetrace.central.config import (
     CentralSettings,
     DatabaseSettings,

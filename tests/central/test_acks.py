@@ -14,9 +14,9 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-from linetrace.broker.events import AckWatermark
+from linetrace.broker.contract.messages import AckWatermark
+from linetrace.broker.contract.topics import Channel, StationId, topic
 from linetrace.broker.mosquitto import Credentials
-from linetrace.broker.topics import Channel, StationId, topic
 from linetrace.central.alarms import list_alarms
 from linetrace.central.conflicts import EVENT_CONFLICT
 from linetrace.central.ingest import Ingest

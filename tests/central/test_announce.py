@@ -17,9 +17,9 @@ import pytest
 from fastapi.testclient import TestClient
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-from linetrace.broker.events import BatchAnnouncement
+from linetrace.broker.contract.messages import BatchAnnouncement
+from linetrace.broker.contract.topics import Channel, StationId, topic
 from linetrace.broker.mosquitto import Credentials
-from linetrace.broker.topics import Channel, StationId, topic
 from linetrace.central.api import create_app
 from linetrace.central.batches import BatchStart, start_batch
 from linetrace.central.store import open_engine

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from linetrace.broker.events import MAX_EVENT_BYTES
+from linetrace.broker.contract.messages import MAX_EVENT_BYTES
 from linetrace.broker.mosquitto import Credentials
 from linetrace.central.config import CentralSettings, IngestSettings
 from linetrace.central.ingest import Ingest

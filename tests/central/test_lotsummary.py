@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from alembic import command
 from sqlalchemy.engine import Connection, Engine, make_url
 
-from linetrace.broker.events import ScanEvent
+from linetrace.broker.contract.messages import ScanEvent
 from linetrace.central.alarms import list_alarms
 from linetrace.central.batch import BatchOptions, Inbound, write_batch
 from linetrace.central.containers import record_packs

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from linetrace.broker.topics import StationId
+from linetrace.broker.contract.topics import StationId
 from linetrace.central.alarms import list_alarms
 from linetrace.central.batch import BatchResult, Inbound, write_batch
 from linetrace.central.gapalarms import SEQ_GAP, sweep_gap_alarms

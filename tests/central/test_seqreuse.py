@@ -13,8 +13,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from linetrace.broker.events import ScanEvent
-from linetrace.broker.topics import StationId
+from linetrace.broker.contract.messages import ScanEvent
+from linetrace.broker.contract.topics import StationId
 from linetrace.central.alarms import Alarm, list_alarms
 from linetrace.central.batch import BatchResult, Inbound, write_batch
 from linetrace.central.progress import all_progress

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from linetrace.broker.topics import StationId
+from linetrace.broker.contract.topics import StationId
 from linetrace.central.batch import BatchOptions, Inbound, write_batch
 from linetrace.central.progress import all_progress
 from linetrace.central.replay import replay_dead_letters

@@ -15,8 +15,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Engine
 
-from linetrace.broker.events import EventKind, ScanEvent
-from linetrace.broker.topics import StationId
+from linetrace.broker.contract.messages import EventKind, ScanEvent
+from linetrace.broker.contract.topics import StationId
 from linetrace.central.store import (
     Cursor,
     CursorError,

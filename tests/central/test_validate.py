@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from linetrace.broker.events import MAX_EVENT_BYTES, ContractError
+from linetrace.broker.contract.messages import MAX_EVENT_BYTES
 from linetrace.central.validate import accept
+from linetrace.errors import ContractError
 from tests.central.helpers import GTIN, events_topic, make_event
 
 

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Engine
 
-from linetrace.broker.events import ScanEvent
+from linetrace.broker.contract.messages import ScanEvent
 from linetrace.central.store import event_row, insert_events, open_engine, writes
 from linetrace.central.store import upgrade as migrate
 from linetrace.central.store.tables import events

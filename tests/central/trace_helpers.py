@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from linetrace.broker.events import ScanEvent
+from linetrace.broker.contract.messages import ScanEvent
 from linetrace.central.batch import BatchOptions, BatchResult, Inbound, write_batch
 from linetrace.central.batches import Batch, BatchStart, close_batch, start_batch
 from linetrace.central.checkdigits import mod10_check_digit

@@ -14,8 +14,8 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from linetrace.broker.events import AckWatermark, BatchAnnouncement
-from linetrace.broker.topics import Channel, StationId, parse_topic, topic
+from linetrace.broker.contract.messages import AckWatermark, BatchAnnouncement
+from linetrace.broker.contract.topics import Channel, StationId, parse_topic, topic
 from tests.edge.event_sink import ANSWER_TIMEOUT_S, EventSink
 
 

@@ -17,9 +17,9 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from linetrace.broker.events import ScanEvent, StationStatus, parse_event
+from linetrace.broker.contract.messages import ScanEvent, StationStatus, parse_event
+from linetrace.broker.contract.topics import Channel, parse_topic, subscription
 from linetrace.broker.mosquitto import Credentials
-from linetrace.broker.topics import Channel, parse_topic, subscription
 
 # A local broker answers in milliseconds; a loaded two-core test box gets headroom.
 ANSWER_TIMEOUT_S = 10.0

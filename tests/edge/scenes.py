@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import zxingcpp
 
-from linetrace.broker.events import EventKind
+from linetrace.broker.contract.messages import EventKind
 from linetrace.edge.gs1 import to_hri
 from linetrace.edge.model import Passage
 from linetrace.synth.conveyor import Truth

@@ -21,9 +21,9 @@ import pytest
 import tomli_w
 from prometheus_client.parser import text_string_to_metric_families
 
-from linetrace.broker.events import BatchAnnouncement, EventKind
+from linetrace.broker.contract.messages import BatchAnnouncement, EventKind
+from linetrace.broker.contract.topics import StationId
 from linetrace.broker.mosquitto import Credentials
-from linetrace.broker.topics import StationId
 from linetrace.edge.agent import AgentSummary, run_agent
 from linetrace.edge.checks import CHECK_BATCH_GTIN, CHECK_BATCH_LOT, CHECK_EXPIRY
 from linetrace.edge.config import ENV_PREFIX, EdgeConfig

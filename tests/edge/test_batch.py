@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from linetrace.broker.events import BatchAnnouncement
+from linetrace.broker.contract.messages import BatchAnnouncement
 from linetrace.edge.batch import CurrentBatch
 
 BATCH = BatchAnnouncement(

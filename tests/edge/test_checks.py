@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from linetrace.broker.events import BatchAnnouncement
+from linetrace.broker.contract.messages import BatchAnnouncement
 from linetrace.edge.checks import (
     CHECK_BATCH_GTIN,
     CHECK_BATCH_LOT,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from linetrace.broker.topics import StationId
+from linetrace.broker.contract.topics import StationId
 from linetrace.edge.config import (
     ENV_PREFIX,
     ConfigError,

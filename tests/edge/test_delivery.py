@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from linetrace.broker.events import EventKind
-from linetrace.broker.topics import StationId
+from linetrace.broker.contract.messages import EventKind
+from linetrace.broker.contract.topics import StationId
 from linetrace.edge.delivery import DeliveryPlan, Lane, Outgoing
 from linetrace.edge.model import Passage
 from linetrace.edge.outbox import Outbox

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from linetrace.broker.events import EventKind, StationStatus
-from linetrace.broker.topics import StationId
+from linetrace.broker.contract.messages import EventKind, StationStatus
+from linetrace.broker.contract.topics import StationId
 from linetrace.edge.batch import CurrentBatch
 from linetrace.edge.gs1 import to_hri
 from linetrace.edge.margin import (

@@ -9,7 +9,7 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from linetrace.broker.topics import StationId
+from linetrace.broker.contract.topics import StationId
 from linetrace.edge.metrics import MetricsError, MetricsServer
 from linetrace.edge.status import StationFigures
 from tests.conftest import free_port

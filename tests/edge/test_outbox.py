@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from linetrace.broker.events import ChildRead, EventKind, parse_event
-from linetrace.broker.topics import StationId
+from linetrace.broker.contract.messages import ChildRead, EventKind, parse_event
+from linetrace.broker.contract.topics import StationId
 from linetrace.edge.model import Passage
 from linetrace.edge.outbox import Outbox, OutboxError, OutboxFull
 
@@ -204,8 +204,8 @@ CHILD = textwrap.dedent(
     import sys
     from datetime import datetime, timezone
     from pathlib import Path
-    from linetrace.broker.events import EventKind
-    from linetrace.broker.topics import StationId
+    from linetrace.broker.contract.messages import EventKind
+    from linetrace.broker.contract.topics import StationId
     from linetrace.edge.model import Passage
     from linetrace.edge.outbox import Outbox
 

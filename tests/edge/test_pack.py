@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from linetrace.broker.events import EventKind
+from linetrace.broker.contract.messages import EventKind
 from linetrace.edge.model import Passage
 from linetrace.edge.pack import PackAssociator, PackConfig
 

@@ -11,8 +11,8 @@ import pytest
 import zxingcpp
 from pydantic import ValidationError
 
-from linetrace.broker.events import MAX_SNAPSHOT_CHARS, EventKind
-from linetrace.broker.topics import StationId
+from linetrace.broker.contract.messages import MAX_SNAPSHOT_CHARS, EventKind
+from linetrace.broker.contract.topics import StationId
 from linetrace.edge.decode import ZxingDecoder
 from linetrace.edge.events import make_event
 from linetrace.edge.model import Frame, Passage

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from linetrace.broker.events import EventKind
+from linetrace.broker.contract.messages import EventKind
+from linetrace.broker.contract.topics import Channel, StationId, topic
 from linetrace.broker.mosquitto import Credentials, init_broker, running_pid
-from linetrace.broker.topics import Channel, StationId, topic
 from linetrace.edge.config import MqttConfig, default_client_id
 from linetrace.edge.model import Passage
 from linetrace.edge.outbox import Outbox

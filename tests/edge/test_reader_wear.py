@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC
 from pathlib import Path
 
-from linetrace.broker.events import EventKind
+from linetrace.broker.contract.messages import EventKind
 from linetrace.edge.gs1 import to_hri
 from linetrace.edge.pipeline import PipelineConfig, ScanPipeline
 from linetrace.edge.sources import open_source

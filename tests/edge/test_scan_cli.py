@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import pytest
 
-from linetrace.broker.events import MAX_SNAPSHOT_CHARS
+from linetrace.broker.contract.messages import MAX_SNAPSHOT_CHARS
 from linetrace.edge import cli as edge_cli
 from linetrace.edge.gs1 import to_hri
 from linetrace.synth.conveyor import ConveyorSpec, write_conveyor

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from linetrace.broker.events import EventKind
+from linetrace.broker.contract.messages import EventKind
 from linetrace.edge.model import Passage
 from linetrace.edge.pipeline import PipelineConfig
 from linetrace.edge.scanner import Scanner

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from linetrace.broker.events import EventKind
-from linetrace.broker.topics import StationId
+from linetrace.broker.contract.messages import EventKind
+from linetrace.broker.contract.topics import StationId
 from linetrace.edge.batch import CurrentBatch
 from linetrace.edge.margin import DecodeMargin
 from linetrace.edge.model import Passage

@@ -26,8 +26,8 @@ import tomli_w
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from sqlalchemy.engine import make_url
 
-from linetrace.broker.events import AckWatermark
-from linetrace.broker.topics import Channel, StationId, subscription, topic
+from linetrace.broker.contract.messages import AckWatermark
+from linetrace.broker.contract.topics import Channel, StationId, subscription, topic
 from linetrace.central.store import events, open_engine
 from linetrace.processes import Child, free_port, linetrace_argv, stop_all
 from tests.central.helpers import Publisher, events_topic, make_event, wait_until

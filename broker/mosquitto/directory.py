@@ -1,4 +1,4 @@
-"""Mosquitto for linetrace: the broker directory, its users and ACL, and running it.
+"""A Mosquitto broker directory: its configuration, ACL and credential store on disk.
 
 A broker directory holds everything one Mosquitto needs, so a broker is set up, moved
 into a container or backed up as one folder::
@@ -20,24 +20,15 @@ subscriptions against the ACL at all; it checks every message against the reader
 ``read`` rights on delivery (shared subscriptions included, on the real topic), so a
 station that subscribes to another station's topics is granted the subscription and
 receives nothing.
-
-Errors: :class:`BrokerError` for a broker directory that cannot be used (with what to do),
-and its subclass :class:`MosquittoNotFoundError` when the ``mosquitto`` program is missing.
 """
 
 from __future__ import annotations
 
-import base64
 import fcntl
-import hashlib
-import hmac
 import logging
 import os
 import pwd
-import re
 import secrets
-import shutil
-import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -46,81 +37,58 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from linetrace.broker.events import MAX_EVENT_BYTES
-from linetrace.broker.topics import PREFIX, Channel, StationId
+from linetrace.broker.contract.messages import MAX_EVENT_BYTES
+from linetrace.broker.contract.topics import PREFIX, Channel
+from linetrace.errors import BrokerError
 
 __all__ = [
     "DEFAULT_PORT",
     "DEFAULT_TLS_PORT",
     "MAX_PACKET_KIB",
+    "MAX_QUEUED_MESSAGES",
     "BrokerDir",
-    "BrokerError",
     "Credentials",
-    "MosquittoNotFoundError",
     "Role",
     "TlsFiles",
-    "add_service",
-    "add_station",
-    "broker_command",
-    "find_mosquitto",
-    "hash_password",
     "init_broker",
     "list_credentials",
-    "reload",
-    "reload_running",
+    "locked",
+    "read_credentials",
     "render_acl",
     "render_conf",
-    "run_broker",
-    "running_pid",
-    "verify_password",
+    "write_acl",
+    "write_private",
 ]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_PORT = 1883  # IANA port for MQTT without TLS
+
 DEFAULT_TLS_PORT = 8883  # IANA port for MQTT over TLS
+
 # Twice the largest event central accepts, plus room for the topic and v5 properties: an
 # event that is too big but not absurd still reaches central, which dead-letters it with
 # the reason; anything larger is a fault or an attack, and Mosquitto disconnects the
 # sender before buffering it (v5 clients also learn the limit from the CONNACK).
 MAX_PACKET_KIB = 2 * MAX_EVENT_BYTES // 1024 + 4
+
 # Messages queued per offline client (a stopped central, a station off the network).
 # Bounds the broker's memory; nothing is lost beyond it, because every station keeps its
 # events in its outbox until central's ack covers them and re-sends what stays uncovered.
 MAX_QUEUED_MESSAGES = 10_000
+
 # The same bound in bytes, so a queue of large messages cannot exhaust memory either.
 MAX_QUEUED_BYTES = 64 * 1024 * 1024
+
 # A session not resumed for two weeks belongs to a station that was rebuilt or retired;
 # its outbox re-sends anything unacknowledged, so expiring the session loses nothing.
 PERSISTENT_CLIENT_EXPIRATION = "14d"
+
 # Seconds between writes of the in-memory state to data/: a crash loses at most this much
 # queued state, which the stations' outboxes re-send anyway; shorter would only add disk I/O.
 AUTOSAVE_INTERVAL_S = 60
-# Passwords are 256-bit random secrets, so key stretching adds nothing against guessing;
-# 101 rounds is what mosquitto_passwd writes and keeps every CONNECT cheap.
-PBKDF2_ITERATIONS = 101
-PASSWORD_BYTES = 32
-SALT_BYTES = 12  # Mosquitto refuses any other salt length for $7$ hashes.
-HASH_BYTES = 64  # SHA-512 output, the only length Mosquitto accepts.
-# Where Debian, Ubuntu and source installs put the broker, which is often not on a
-# normal user's PATH.
-SBIN_DIRS = ("/usr/sbin", "/usr/local/sbin")
-INSTALL_HINT = (
-    "install it with: sudo apt-get install -y mosquitto "
-    "(the package also starts a system broker on port 1883; stop it with "
-    "`sudo systemctl disable --now mosquitto` or init this broker on another --port)"
-)
 
-_SERVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _STATION_FILTER = f"{PREFIX}/+/+/+"
-
-
-class BrokerError(RuntimeError):
-    """A broker directory or setting that cannot be used; the message says what to do."""
-
-
-class MosquittoNotFoundError(BrokerError):
-    """The ``mosquitto`` program is not installed."""
 
 
 class Role(StrEnum):
@@ -218,120 +186,30 @@ def init_broker(
         if tls.port == port:
             raise BrokerError(f"the TLS listener needs a port of its own, not {port} as well")
         tls = _resolved_tls(tls)
-    with _locked(broker):
+    with locked(broker):
         if not broker.passwords.exists():
-            _write_private(broker.passwords, "")
-        _write_private(broker.conf, render_conf(broker, port, bind, tls, max_packet_kib), 0o644)
-        _write_acl(broker)
+            write_private(broker.passwords, "")
+        write_private(broker.conf, render_conf(broker, port, bind, tls, max_packet_kib), 0o644)
+        write_acl(broker)
     logger.info("broker directory ready in %s (listener %s:%s)", broker.path, bind, port)
     return broker
-
-
-def add_station(directory: Path, station: StationId, *, rotate: bool = False) -> Credentials:
-    """The credentials of ``station``, created on first use (or replaced when ``rotate``)."""
-    return _add_user(BrokerDir(directory.resolve()), station.username, Role.STATION, rotate)
-
-
-def add_service(
-    directory: Path, name: str, role: str = Role.CENTRAL, *, rotate: bool = False
-) -> Credentials:
-    """The credentials of a service user; re-adding with another role changes the role."""
-    if not _SERVICE_NAME.match(name):
-        raise BrokerError(
-            f"service name {name!r} is not valid: use 1-64 letters, digits, '-', '_' or '.', "
-            "starting with a letter or digit"
-        )
-    try:
-        service_role = Role(role)
-    except ValueError:
-        raise BrokerError(f"unknown role {role!r}: use central or monitor") from None
-    if service_role is Role.STATION:
-        raise BrokerError("a station is added with add_station, under its SITE/LINE/STATION id")
-    return _add_user(BrokerDir(directory.resolve()), name, service_role, rotate)
 
 
 def list_credentials(directory: Path) -> list[Credentials]:
     """Every user in the credential store, services first, each group sorted by name."""
     broker = BrokerDir(directory.resolve())
     return [
-        _read_credentials(path)
+        read_credentials(path)
         for group in ("services", "stations")
         for path in sorted((broker.credentials / group).rglob("*.json"))
     ]
 
 
-def _add_user(broker: BrokerDir, username: str, role: Role, rotate: bool) -> Credentials:
-    if not broker.conf.exists():
-        raise BrokerError(f"{broker.path} is not a broker directory: run `linetrace broker init`")
-    path = broker.credential_file(username, role)
-    with _locked(broker):
-        existing = _read_credentials(path) if path.exists() else None
-        if existing is None or rotate:
-            credentials = Credentials(
-                username=username, password=secrets.token_urlsafe(PASSWORD_BYTES), role=role
-            )
-            logger.info("new password for %s user %s", role, username)
-        else:
-            credentials = existing.model_copy(update={"role": role})
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if credentials != existing:
-            _write_private(path, credentials.model_dump_json(indent=2) + "\n")
-        _set_password(broker.passwords, credentials)
-        _write_acl(broker)
-    return credentials
-
-
-def _read_credentials(path: Path) -> Credentials:
+def read_credentials(path: Path) -> Credentials:
     try:
         return Credentials.model_validate_json(path.read_bytes())
     except (OSError, ValidationError) as exc:
         raise BrokerError(f"credential file {path} cannot be read: {exc}") from None
-
-
-# --- passwords ---------------------------------------------------------------------------
-
-
-def hash_password(password: str, *, salt: bytes | None = None) -> str:
-    """The Mosquitto 2 ``$7$`` line value: PBKDF2-HMAC-SHA512, 12-byte salt, base64."""
-    salt = secrets.token_bytes(SALT_BYTES) if salt is None else salt
-    if len(salt) != SALT_BYTES:
-        raise ValueError(f"Mosquitto needs a {SALT_BYTES}-byte salt, not {len(salt)}")
-    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, PBKDF2_ITERATIONS, HASH_BYTES)
-    return (
-        f"$7${PBKDF2_ITERATIONS}${base64.b64encode(salt).decode()}"
-        f"${base64.b64encode(digest).decode()}"
-    )
-
-
-def verify_password(password: str, encoded: str) -> bool:
-    """Whether ``encoded`` (a ``$7$`` value) is the hash of ``password``."""
-    parts = encoded.split("$")
-    if len(parts) != 5 or parts[:2] != ["", "7"] or not parts[2].isdigit():
-        return False
-    try:
-        salt = base64.b64decode(parts[3], validate=True)
-        expected = base64.b64decode(parts[4], validate=True)
-    except ValueError:
-        return False
-    if len(salt) != SALT_BYTES or len(expected) != HASH_BYTES:
-        return False
-    actual = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, int(parts[2]), HASH_BYTES)
-    return hmac.compare_digest(actual, expected)
-
-
-def _set_password(path: Path, credentials: Credentials) -> None:
-    """Make the password file hold ``credentials``; other users' lines stay untouched."""
-    lines = path.read_text().splitlines() if path.exists() else []
-    prefix = credentials.username + ":"
-    current = [line for line in lines if line.startswith(prefix)]
-    if len(current) == 1 and verify_password(credentials.password, current[0][len(prefix) :]):
-        return
-    kept = [line for line in lines if not line.startswith(prefix)]
-    kept.append(prefix + hash_password(credentials.password))
-    _write_private(path, "\n".join(kept) + "\n")
-
-
-# --- configuration -----------------------------------------------------------------------
 
 
 def render_conf(
@@ -419,9 +297,9 @@ def _service_topics(role: Role) -> list[str]:
     raise BrokerError(f"role {role} is not a service role")
 
 
-def _write_acl(broker: BrokerDir) -> None:
+def write_acl(broker: BrokerDir) -> None:
     services = [c for c in list_credentials(broker.path) if c.role is not Role.STATION]
-    _write_private(broker.acl, render_acl(services))
+    write_private(broker.acl, render_acl(services))
 
 
 def _resolved_tls(tls: TlsFiles) -> TlsFiles:
@@ -456,7 +334,7 @@ def _owner(path: Path) -> str:
         raise BrokerError(f"{path} is owned by uid {uid}, which has no user name") from None
 
 
-def _write_private(path: Path, text: str, mode: int = 0o600) -> None:
+def write_private(path: Path, text: str, mode: int = 0o600) -> None:
     """Write ``text`` atomically, so a reloading broker never reads half a file."""
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
@@ -469,7 +347,7 @@ def _write_private(path: Path, text: str, mode: int = 0o600) -> None:
 
 
 @contextmanager
-def _locked(broker: BrokerDir) -> Iterator[None]:
+def locked(broker: BrokerDir) -> Iterator[None]:
     """Serialise changes, so two provisioning commands cannot lose each other's users."""
     descriptor = os.open(broker.lock, os.O_WRONLY | os.O_CREAT, 0o600)
     try:
@@ -477,81 +355,3 @@ def _locked(broker: BrokerDir) -> Iterator[None]:
         yield
     finally:
         os.close(descriptor)
-
-
-# --- running -----------------------------------------------------------------------------
-
-
-def find_mosquitto() -> str:
-    """The path of the ``mosquitto`` program, or :class:`MosquittoNotFoundError`."""
-    search = os.pathsep.join([os.environ.get("PATH", ""), *SBIN_DIRS])
-    found = shutil.which("mosquitto", path=search)
-    if found is None:
-        raise MosquittoNotFoundError(f"mosquitto is not installed; {INSTALL_HINT}")
-    return found
-
-
-def broker_command(directory: Path) -> list[str]:
-    """The command line that runs the broker of ``directory`` in the foreground."""
-    broker = BrokerDir(directory.resolve())
-    if not broker.conf.is_file():
-        raise BrokerError(
-            f"{broker.conf} is missing: run `linetrace broker init {directory}` first"
-        )
-    return [find_mosquitto(), "-c", str(broker.conf)]
-
-
-def run_broker(directory: Path) -> int:
-    """Replace this process with Mosquitto, so signals and the pid reach it directly.
-
-    Returns only when Mosquitto could not be started.
-    """
-    command = broker_command(directory)
-    logger.info("starting %s", " ".join(command))
-    for handler in logging.getLogger().handlers:
-        handler.flush()
-    try:
-        os.execv(command[0], command)
-    except OSError as exc:
-        raise BrokerError(f"cannot start {command[0]}: {exc}") from None
-
-
-def reload(pid: int) -> None:
-    """Make a running Mosquitto re-read its password and ACL files (SIGHUP)."""
-    os.kill(pid, signal.SIGHUP)
-
-
-def running_pid(directory: Path) -> int | None:
-    """The pid of the broker of ``directory`` if it runs, checked so a stale pid is ignored."""
-    broker = BrokerDir(directory.resolve())
-    try:
-        pid = int(broker.pid_file.read_text().strip())
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:
-        logger.warning("ignoring unreadable pid file %s: %s", broker.pid_file, exc)
-        return None
-    try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except FileNotFoundError:
-        return None  # no such process: Mosquitto leaves its pid file behind on exit
-    except OSError as exc:
-        logger.warning("cannot tell whether pid %s is this broker: %s", pid, exc)
-        return None
-    return pid if str(broker.conf).encode() in command else None
-
-
-def reload_running(directory: Path) -> bool:
-    """Reload the broker of ``directory`` if it runs; True when it was signalled."""
-    pid = running_pid(directory)
-    if pid is None:
-        return False
-    try:
-        reload(pid)
-    except PermissionError:
-        logger.warning("not allowed to signal broker pid %s; run: kill -HUP %s", pid, pid)
-        return False
-    except ProcessLookupError:
-        return False
-    logger.info("broker pid %s reloads its users and ACL", pid)
-    return True

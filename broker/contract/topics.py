@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from linetrace.errors import ContractError
+
 PREFIX = "linetrace/v1"
 SHARED_GROUP = "central"
 
@@ -18,7 +20,7 @@ SHARED_GROUP = "central"
 _PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
-class TopicError(ValueError):
+class TopicError(ContractError):
     """A station id or topic that does not fit the topic scheme."""
 
 

@@ -27,7 +27,8 @@ from pydantic import (
     model_validator,
 )
 
-from linetrace.broker.topics import StationId, TopicError
+from linetrace.broker.contract.topics import StationId, TopicError
+from linetrace.errors import ContractError
 
 SCHEMA_VERSION = "1.1"  # 1.1 added children (pack) and snapshot (noread)
 SUPPORTED_MAJOR = 1
@@ -41,14 +42,6 @@ SCHEMA_PATH = Path(__file__).with_name("schema") / "scan-event.v1.json"
 
 _IdPart = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 _AI = Annotated[str, StringConstraints(pattern=r"^[0-9]{2,4}$")]
-
-
-class ContractError(ValueError):
-    """A message that breaks the contract; ``reason`` says how, for the dead-letter record."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 class EventKind(StrEnum):
