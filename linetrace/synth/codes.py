@@ -81,7 +81,7 @@ class CodeFactory:
     def __init__(self, seed: int, products: int = DEFAULT_PRODUCTS) -> None:
         if products < 1:
             raise ValueError(f"products must be at least 1, got {products}")
-        self._rng = random.Random(seed)
+        self._rng = random.Random(seed)  # noqa: S311 - reproducible test data, not secrets
         self._company_prefix = VIETNAM_GS1_PREFIX + self._digits(_COMPANY_DIGITS)
         self._next_serial = self._rng.randrange(1, 500_000)
         self._next_sscc = self._rng.randrange(1, 1_000_000)
