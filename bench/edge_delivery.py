@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import subprocess
 import sys
 import tempfile
 import threading
@@ -28,24 +27,18 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from pydantic import SecretStr
 
+from harness.waiting import wait_for
+from linetrace.broker.client import MqttSettings, make_client
 from linetrace.broker.contract.messages import AckWatermark, EventKind, parse_event
 from linetrace.broker.contract.topics import Channel, StationId, topic
-from linetrace.broker.mosquitto import (
-    Credentials,
-    add_service,
-    add_station,
-    broker_command,
-    init_broker,
-)
-from linetrace.edge.config import MqttConfig
-from linetrace.edge.model import Passage
-from linetrace.edge.outbox import Outbox
-from linetrace.edge.publish import Publisher
-from linetrace.edge.status import percentile
-from linetrace.processes import free_port, wait_for_port
+from linetrace.broker.mosquitto import Credentials
+from linetrace.broker.mosquitto.local import LocalBroker
+from linetrace.edge.delivery.outbox import Outbox
+from linetrace.edge.delivery.publisher import Publisher
+from linetrace.edge.delivery.status import percentile
+from linetrace.edge.line.passage import Passage
 
 STATION = StationId("bench", "L1", "pack-1")
 # One passage every 50 ms: 20 items/s, the fastest lines a camera station serves.
@@ -63,12 +56,15 @@ class Central:
         self.arrived: dict[int, float] = {}
         self._watermark = 0
         self._lock = threading.Lock()
-        self._client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
+        settings = MqttSettings(
+            host=host,
+            port=port,
+            username=credentials.username,
+            password=SecretStr(credentials.password),
             client_id="bench-central",
-            protocol=MQTTProtocolVersion.MQTTv5,
         )
-        self._client.username_pw_set(credentials.username, credentials.password)
+        self._client = make_client(settings)
+        # Back within a second of the broker's return, to see the backlog's first events.
         self._client.reconnect_delay_set(1, 1)
         self._client.on_connect = self._on_connect
         self._client.on_message = self._on_message
@@ -93,36 +89,18 @@ class Central:
         client.publish(topic(STATION, Channel.ACK), payload, qos=1, retain=True)
 
     def wait_for(self, seqs: set[int], timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while not seqs <= self.arrived.keys():
-            if time.monotonic() > deadline:
-                missing = len(seqs - self.arrived.keys())
-                raise TimeoutError(f"{missing} events never reached central")
-            time.sleep(0.01)
-
-
-class Broker:
-    """Mosquitto in a directory of its own."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.port = free_port()
-        init_broker(directory, port=self.port)
-        self.station = add_station(directory, STATION)
-        self.central = add_service(directory, "central")
-        self._process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self._process = subprocess.Popen(
-            broker_command(self.directory), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        wait_for(
+            lambda: seqs <= self.arrived.keys(),
+            timeout,
+            lambda: f"{len(seqs - self.arrived.keys())} events never reached central",
+            poll_s=0.01,
         )
-        wait_for_port("127.0.0.1", self.port, CONNECT_TIMEOUT_S)
 
-    def stop(self) -> None:
-        if self._process is not None:
-            self._process.terminate()
-            self._process.wait()
-            self._process = None
+
+def bench_broker(directory: Path) -> tuple[LocalBroker, Credentials, Credentials]:
+    """Mosquitto in a directory of its own, with the station's and central's accounts."""
+    broker = LocalBroker.create(directory)
+    return broker, broker.station(STATION), broker.service("central")
 
 
 def passage(number: int) -> Passage:
@@ -170,14 +148,14 @@ def running(publisher: Publisher) -> Iterator[Publisher]:
 
 
 def run(backlog: int, directory: Path) -> None:
-    broker = Broker(directory / "broker")
-    broker.start()
-    central = Central("127.0.0.1", broker.port, broker.central)
-    config = MqttConfig(
-        host="127.0.0.1",
+    broker, station, central_login = bench_broker(directory / "broker")
+    broker.start(CONNECT_TIMEOUT_S)
+    central = Central(broker.host, broker.port, central_login)
+    config = MqttSettings(
+        host=broker.host,
         port=broker.port,
-        username=broker.station.username,
-        password=SecretStr(broker.station.password),
+        username=station.username,
+        password=SecretStr(station.password),
     )
     try:
         with (
@@ -196,7 +174,7 @@ def run(backlog: int, directory: Path) -> None:
                 outbox.append(passage(number))
             stored_s = time.monotonic() - started
             backlog_seqs = set(range(first_backlog, outbox.last_seq + 1))
-            broker.start()
+            broker.start(CONNECT_TIMEOUT_S)
             if not publisher.wait_connected(CONNECT_TIMEOUT_S):
                 raise TimeoutError("the publisher did not reconnect")
             reconnected = time.monotonic()

@@ -36,7 +36,11 @@ def register(parts: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     init.add_argument(
         "--tls-port", type=int, default=mosquitto.DEFAULT_TLS_PORT, help="TLS port (%(default)s)"
     )
-    init.add_argument("--tls-bind", default="0.0.0.0", help="address of the TLS listener")
+    init.add_argument(
+        "--tls-bind",
+        default="0.0.0.0",  # noqa: S104 - stations connect from the plant network
+        help="address of the TLS listener",
+    )
     init.add_argument(
         "--require-certificate",
         action="store_true",

@@ -1,63 +1,42 @@
 """The central service's settings: one TOML file, every key overridable from the environment.
 
-Settings are read once at start and refused as a whole when any key is wrong, with an
-error that names the key (``mqtt.port``) and the environment variable that overrides it
-(``LINETRACE_CENTRAL_MQTT__PORT``), so a typo fails the start instead of a night shift.
-Precedence, highest first: environment, TOML file, defaults.
+Loaded by :func:`linetrace.settings.load_settings`, the same loader as the edge's: the
+settings are read once at start and refused as a whole when any key is wrong, with a
+:class:`~linetrace.errors.ConfigError` that names the key (``mqtt.port``) and the
+environment variable that set it (``LINETRACE_CENTRAL_MQTT__PORT``), so a typo fails
+the start instead of a night shift. Precedence, highest first: environment, TOML file,
+defaults.
 """
 
 from __future__ import annotations
 
-import os
-import tomllib
-from collections.abc import Mapping
-from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    SecretStr,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
+from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from linetrace.broker.client import MqttSettings
+from linetrace.settings import Section, SettingsModel
+from linetrace.settings import load_settings as load_process_settings
 
 __all__ = [
     "ENV_PREFIX",
     "ApiSettings",
+    "CentralMqttSettings",
     "CentralSettings",
-    "ConfigError",
     "DatabaseSettings",
     "IngestSettings",
-    "MqttSettings",
     "load_settings",
 ]
 
 ENV_PREFIX = "LINETRACE_CENTRAL_"
-ENV_NESTED_DELIMITER = "__"
-
-# The TOML file of the settings being loaded; a context variable rather than a class
-# attribute so two loads in different threads (tests) cannot see each other's file.
-_config_file: ContextVar[Path | None] = ContextVar("linetrace_central_config_file", default=None)
 
 _Port = Annotated[int, Field(ge=1, le=65535)]
 
 
-class ConfigError(ValueError):
-    """The configuration is unusable; the message names every bad key."""
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Section(Section):
+    model_config = ConfigDict(frozen=True)
 
 
 class DatabaseSettings(_Section):
@@ -87,26 +66,21 @@ class DatabaseSettings(_Section):
         return value
 
 
-class MqttSettings(_Section):
-    """The broker central takes scan events from."""
+class CentralMqttSettings(MqttSettings):
+    """The broker central takes scan events from: the shared keys, with central's defaults."""
+
+    model_config = ConfigDict(frozen=True)
 
     host: str = Field(default="127.0.0.1", description="Broker host name or address.")
-    port: _Port = Field(default=1883, description="Broker port (8883 is usual with TLS).")
     username: str | None = Field(
         default="central", description="Broker user of this central service."
     )
-    password: SecretStr | None = Field(
-        default=None, description="Broker password; prefer the environment variable to the file."
-    )
-    client_id: str = Field(
+    client_id: str = Field(  # central always has one
         default="linetrace-central",
         min_length=1,
         max_length=128,
         description="MQTT client id. Keep it stable across restarts so the broker hands back "
         "the messages it kept for this session; give every central instance its own.",
-    )
-    tls_ca: Path | None = Field(
-        default=None, description="CA certificate file; set it to connect with TLS."
     )
     keepalive_s: int = Field(
         # A minute is paho's default: a dead TCP link is noticed within 1.5 minutes while
@@ -125,13 +99,6 @@ class MqttSettings(_Section):
         description="How long the broker keeps this client's session and queued events "
         "while central is away.",
     )
-
-    @field_validator("tls_ca")
-    @classmethod
-    def _readable(cls, value: Path | None) -> Path | None:
-        if value is not None and not value.is_file():
-            raise ValueError(f"CA file {value} does not exist")
-        return value
 
 
 class IngestSettings(_Section):
@@ -236,16 +203,10 @@ class ApiSettings(_Section):
     port: _Port = Field(default=8080, description="TCP port of the API.")
 
 
-class CentralSettings(BaseSettings):
+class CentralSettings(SettingsModel):
     """Everything the central service reads at start."""
 
-    model_config = SettingsConfigDict(
-        extra="forbid",
-        frozen=True,
-        env_prefix=ENV_PREFIX,
-        env_nested_delimiter=ENV_NESTED_DELIMITER,
-        case_sensitive=False,
-    )
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True)
 
     state_dir: Path = Field(
         default=Path("state/central"),
@@ -254,8 +215,8 @@ class CentralSettings(BaseSettings):
     database: DatabaseSettings = Field(
         default_factory=DatabaseSettings, description="Where events are stored."
     )
-    mqtt: MqttSettings = Field(
-        default_factory=MqttSettings, description="The broker central takes events from."
+    mqtt: CentralMqttSettings = Field(
+        default_factory=CentralMqttSettings, description="The broker central takes events from."
     )
     ingest: IngestSettings = Field(
         default_factory=IngestSettings, description="How events are batched into the database."
@@ -267,83 +228,7 @@ class CentralSettings(BaseSettings):
         """The configured URL, or the SQLite file in ``state_dir``."""
         return self.database.url or f"sqlite:///{self.state_dir / 'central.db'}"
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        config_file = _config_file.get()
-        if config_file is not None:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
-        return tuple(sources)
-
 
 def load_settings(config_file: Path | None = None) -> CentralSettings:
     """Read the TOML file (if any) and the environment; raise :class:`ConfigError` naming keys."""
-    if config_file is not None:
-        _check_toml(config_file)
-    unknown = _unknown_environment(os.environ)
-    if unknown:
-        raise ConfigError(
-            "unknown central configuration keys in the environment: " + ", ".join(unknown)
-        )
-    token = _config_file.set(config_file)
-    try:
-        return CentralSettings()
-    except ValidationError as exc:
-        raise ConfigError(_describe(exc, config_file)) from None
-    finally:
-        _config_file.reset(token)
-
-
-def _unknown_environment(environ: Mapping[str, str]) -> list[str]:
-    """Prefixed variables that name no key: pydantic-settings would silently ignore them."""
-    unknown = []
-    for name in environ:
-        if not name.upper().startswith(ENV_PREFIX):
-            continue
-        path = name[len(ENV_PREFIX) :].lower().split(ENV_NESTED_DELIMITER)
-        if not _names_a_key(CentralSettings, path):
-            unknown.append(name)
-    return sorted(unknown)
-
-
-def _names_a_key(model: type[BaseModel], path: list[str]) -> bool:
-    field = model.model_fields.get(path[0])
-    if field is None:
-        return False
-    if len(path) == 1:
-        return True
-    section = field.annotation
-    return (
-        isinstance(section, type)
-        and issubclass(section, BaseModel)
-        and _names_a_key(section, path[1:])
-    )
-
-
-def _check_toml(path: Path) -> None:
-    """Fail with the file's name and position, before pydantic-settings reads it."""
-    try:
-        with path.open("rb") as handle:
-            tomllib.load(handle)
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
-
-
-def _describe(exc: ValidationError, config_file: Path | None) -> str:
-    where = f"config file {config_file}" if config_file else "defaults"
-    lines = [f"invalid central configuration ({where} and {ENV_PREFIX}* environment):"]
-    for error in exc.errors():
-        key = ".".join(str(part) for part in error["loc"])
-        env = ENV_PREFIX + ENV_NESTED_DELIMITER.join(str(p) for p in error["loc"]).upper()
-        hint = f" (environment: {env})" if error["loc"] else ""
-        lines.append(f"  {key or 'settings'}: {error['msg']}{hint}")
-    return "\n".join(lines)
+    return load_process_settings(CentralSettings, config_file)

@@ -1,8 +1,8 @@
 """The running edge agent: frames in, durable scan events out, until told to stop.
 
 The capture loop owns the scanner and never touches the network. Each closed passage is
-checked against the current batch (:mod:`~linetrace.edge.checks`), taken into the decode
-margin, grouped under its SSCC at a packing or shipping station (:mod:`~linetrace.edge.pack`),
+checked against the current batch (:mod:`~linetrace.edge.line.checks`), taken into the decode
+margin, grouped under its SSCC at a packing or shipping station (:mod:`~linetrace.edge.line.pack`),
 and becomes an event in the outbox (one fsync) and a nudge to the publisher, whose own
 threads deliver it, keep the retained status fresh and apply central's watermark. A stop
 request (SIGINT/SIGTERM, or the caller's event) ends the loop between frames; the scanner
@@ -26,25 +26,20 @@ from types import FrameType
 from pydantic import ValidationError
 
 from linetrace.broker.contract.messages import EventKind
-from linetrace.edge.batch import CurrentBatch
-from linetrace.edge.checks import batch_checks, failed
-from linetrace.edge.config import (
-    ConfigError,
-    EdgeConfig,
-    StationRole,
-    default_client_id,
-    load_config,
-)
-from linetrace.edge.margin import DecodeMargin
-from linetrace.edge.metrics import MetricsError, MetricsServer
-from linetrace.edge.model import Passage
-from linetrace.edge.outbox import Outbox, OutboxError, OutboxFull
-from linetrace.edge.pack import PackAssociator
-from linetrace.edge.publish import BrokerError, Publisher
-from linetrace.edge.scanner import DEFAULT_WORKERS
-from linetrace.edge.scanning import ScanStep, ScanSteps, SourcePlan
-from linetrace.edge.sources import SourceError
-from linetrace.edge.status import AgentCounters, CapacityAlarm, StatusBoard
+from linetrace.edge.camera.frame_source import SourceError
+from linetrace.edge.config import EdgeConfig, StationRole, default_client_id, load_config
+from linetrace.edge.delivery.metrics import MetricsError, MetricsServer
+from linetrace.edge.delivery.outbox import Outbox, OutboxError, OutboxFull
+from linetrace.edge.delivery.publisher import Publisher
+from linetrace.edge.delivery.status import AgentCounters, CapacityAlarm, StatusBoard
+from linetrace.edge.line.checks import batch_checks, failed
+from linetrace.edge.line.current_batch import CurrentBatch
+from linetrace.edge.line.margin import DecodeMargin
+from linetrace.edge.line.pack import PackAssociator
+from linetrace.edge.line.passage import Passage
+from linetrace.edge.scanner.settings import DEFAULT_WORKERS
+from linetrace.edge.scanner.source_passes import ScanStep, ScanSteps, SourcePlan
+from linetrace.errors import BrokerError, ConfigError
 
 __all__ = ["FLUSH_GRACE_S", "AgentSummary", "run_agent", "serve", "stop_on_signals"]
 

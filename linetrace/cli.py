@@ -19,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     from linetrace import demo
     from linetrace.broker import cli as broker_cli
     from linetrace.central import cli as central_cli
-    from linetrace.edge import cli as edge_cli
+    from linetrace.edge.cli import parser as edge_cli
     from linetrace.synth import cli as synth_cli
 
     parser = argparse.ArgumentParser(

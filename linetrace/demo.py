@@ -24,7 +24,10 @@ from types import FrameType
 
 import tomli_w
 
-from linetrace.processes import Child, free_port, linetrace_argv, stop_all, wait_for_port
+from linetrace.broker.mosquitto.local import LocalBroker, free_port
+from linetrace.processes import STOP_GRACE_S, Child, linetrace_argv, stop_all, wait_for_port
+
+__all__ = ["DemoPlan", "register", "run_demo"]
 
 logger = logging.getLogger(__name__)
 
@@ -89,16 +92,17 @@ def run_demo(args: argparse.Namespace) -> int:
     )
     print(f"linetrace demo: state folder {state}", flush=True)
     video = _prepare_video(state, args.items, args.items_per_second, args.seed)
-    children = _prepare_stack(plan, video)
+    broker, children = _prepare_stack(plan, video)
     stop = threading.Event()
     _stop_on_signals(stop)
     try:
-        _start(children, plan)
+        _start(broker, children, plan)
         _announce(plan, video)
-        _watch(plan, children, stop, args.duration)
+        _watch(plan, broker, children, stop, args.duration)
     finally:
         print("linetrace demo: stopping edge, central and broker ...", flush=True)
-        stop_all([children["edge"], children["central"], children["broker"]])
+        stop_all([children["edge"], children["central"]])
+        logger.info("broker stopped (exit code %s)", broker.stop(STOP_GRACE_S))
         print("linetrace demo: stopped; logs are in " + str(state / "logs"), flush=True)
     return 0
 
@@ -119,15 +123,16 @@ def _prepare_video(state: Path, items: int, items_per_second: float, seed: int) 
     return video
 
 
-def _prepare_stack(plan: DemoPlan, video: Path) -> dict[str, Child]:
+def _prepare_stack(plan: DemoPlan, video: Path) -> tuple[LocalBroker, dict[str, Child]]:
     from linetrace.broker.contract.topics import StationId
-    from linetrace.broker.mosquitto import add_service, add_station, init_broker
 
-    broker_dir = plan.state / "broker"
-    init_broker(broker_dir, port=plan.broker_port)
+    logs = plan.state / "logs"
+    broker = LocalBroker.create(
+        plan.state / "broker", port=plan.broker_port, log_path=logs / "broker.log"
+    )
     station = StationId.parse(STATION)
-    station_creds = add_station(broker_dir, station)
-    central_creds = add_service(broker_dir, "central")
+    station_creds = broker.station(station)  # the broker is not running yet: no reload
+    central_creds = broker.service("central")
     central_toml = plan.state / "central.toml"
     central_toml.write_text(
         tomli_w.dumps(
@@ -144,7 +149,7 @@ def _prepare_stack(plan: DemoPlan, video: Path) -> dict[str, Child]:
         )
     )
     # Central takes events only from registered stations; this also migrates its database.
-    subprocess.run(
+    subprocess.run(  # noqa: S603 - our own command line, no shell
         linetrace_argv("central", "station", "add", STATION, "--config", str(central_toml)),
         check=True,
         stdout=subprocess.DEVNULL,
@@ -172,11 +177,7 @@ def _prepare_stack(plan: DemoPlan, video: Path) -> dict[str, Child]:
         )
     )
     (plan.state / "edge").mkdir(exist_ok=True)
-    logs = plan.state / "logs"
-    from linetrace.broker.mosquitto import broker_command
-
-    return {
-        "broker": Child("broker", broker_command(broker_dir), logs / "broker.log"),
+    return broker, {
         "central": Child(
             "central",
             linetrace_argv("central", "run", "--config", str(central_toml)),
@@ -188,9 +189,8 @@ def _prepare_stack(plan: DemoPlan, video: Path) -> dict[str, Child]:
     }
 
 
-def _start(children: dict[str, Child], plan: DemoPlan) -> None:
-    children["broker"].start()
-    wait_for_port("127.0.0.1", plan.broker_port, START_TIMEOUT_S, children["broker"])
+def _start(broker: LocalBroker, children: dict[str, Child], plan: DemoPlan) -> None:
+    broker.start(START_TIMEOUT_S)
     children["central"].start()
     wait_for_port("127.0.0.1", plan.api_port, START_TIMEOUT_S, children["central"])
     children["edge"].start()
@@ -211,7 +211,11 @@ def _announce(plan: DemoPlan, video: Path) -> None:
 
 
 def _watch(
-    plan: DemoPlan, children: dict[str, Child], stop: threading.Event, duration: float | None
+    plan: DemoPlan,
+    broker: LocalBroker,
+    children: dict[str, Child],
+    stop: threading.Event,
+    duration: float | None,
 ) -> None:
     deadline = None if duration is None else time.monotonic() + duration
     edge_done_reported = False
@@ -222,10 +226,12 @@ def _watch(
     ):
         if deadline is not None and time.monotonic() >= deadline:
             return
-        for name in ("broker", "central"):
-            if not children[name].running:
-                print(f"linetrace demo: {name} exited:\n{children[name].tail()}", file=sys.stderr)
-                return
+        if not broker.running:
+            print(f"linetrace demo: broker exited:\n{broker.tail()}", file=sys.stderr)
+            return
+        if not children["central"].running:
+            print(f"linetrace demo: central exited:\n{children['central'].tail()}", file=sys.stderr)
+            return
         if not children["edge"].running and not edge_done_reported:
             print("linetrace demo: the edge agent has finished the video", flush=True)
             edge_done_reported = True
@@ -234,7 +240,8 @@ def _watch(
 
 def _progress(plan: DemoPlan) -> str:
     try:
-        with urllib.request.urlopen(plan.api_url + "/healthz", timeout=2) as response:
+        # The demo's own central on 127.0.0.1, an http:// URL it built itself.
+        with urllib.request.urlopen(plan.api_url + "/healthz", timeout=2) as response:  # noqa: S310
             report = json.load(response)
     except (urllib.error.URLError, OSError, ValueError) as exc:
         return f"central not answering ({exc})"

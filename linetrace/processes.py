@@ -2,7 +2,8 @@
 
 Children run in their own process groups so a Ctrl-C at the terminal reaches only the
 supervisor, which then stops them in order: edge first (so it stops producing), then
-central (so it commits what it received), then the broker.
+central (so it commits what it received), then the broker (a
+:class:`~linetrace.broker.mosquitto.local.LocalBroker`, started and stopped the same way).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
+
+__all__ = ["STOP_GRACE_S", "Child", "linetrace_argv", "stop_all", "wait_for_port"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +44,7 @@ class Child:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("ab")
         logger.info("starting %s: %s", self.name, " ".join(self.argv))
-        self.process = subprocess.Popen(
+        self.process = subprocess.Popen(  # noqa: S603 - our own command line, no shell
             self.argv,
             stdin=subprocess.DEVNULL,
             stdout=self._log,
@@ -105,10 +108,3 @@ def stop_all(children: Sequence[Child]) -> None:
     for child in children:
         code = child.stop()
         logger.info("%s stopped (exit code %s)", child.name, code)
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])

@@ -20,7 +20,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-VIEW = ROOT / "build" / "typecheck"
+# Helpers running side by side may each name their own view and cache.
+VIEW = ROOT / os.environ.get("LINETRACE_TYPECHECK_VIEW", "build/typecheck")
+CACHE = ROOT / os.environ.get("MYPY_CACHE_DIR", ".mypy_cache")
 # Import name -> folder in the checkout; the same mapping as setup.py.
 PARTS = {"edge": "edge", "broker": "broker", "central": "central"}
 # Folders checked beside the package: they import it, and are their own roots.
@@ -53,10 +55,10 @@ def real_path(match: re.Match[str]) -> str:
 def main(argv: list[str]) -> int:
     build_view()
     command = [sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml")]
-    command += ["--cache-dir", str(ROOT / ".mypy_cache"), *argv]
+    command += ["--cache-dir", str(CACHE), *argv]
     if not any(not arg.startswith("-") for arg in argv):
         command += ["linetrace", *BESIDE]
-    result = subprocess.run(
+    result = subprocess.run(  # noqa: S603 - mypy with our own arguments, no shell
         command, cwd=VIEW, capture_output=True, text=True, check=False, env=os.environ
     )
     pattern = re.compile(r"^linetrace/\w+/[^:\s]*", re.MULTILINE)

@@ -117,7 +117,7 @@ class TlsFiles:
     cert: Path
     key: Path
     port: int = DEFAULT_TLS_PORT
-    bind: str = "0.0.0.0"  # stations connect from the plant network
+    bind: str = "0.0.0.0"  # noqa: S104 - stations connect from the plant network
     require_certificate: bool = False
 
 

@@ -62,7 +62,7 @@ def run_broker(directory: Path) -> int:
     for handler in logging.getLogger().handlers:
         handler.flush()
     try:
-        os.execv(command[0], command)
+        os.execv(command[0], command)  # noqa: S606 - our own command line, no shell
     except OSError as exc:
         raise BrokerError(f"cannot start {command[0]}: {exc}") from None
 

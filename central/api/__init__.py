@@ -1,5 +1,9 @@
-"""The central service's HTTP API: one router per area, assembled by :func:`create_app`."""
+"""The central service's HTTP API: one router per area, assembled by :func:`.app.create_app`.
 
-from linetrace.central.api.app import create_app
+In: HTTP requests, the settings and the running ingest. Out: JSON responses whose shapes
+are the routers' own models and :mod:`.models` (those the query layer fills in), plus the
+operators' web page (:mod:`linetrace.central.web`). Nothing is imported here, so the
+query layer can use :mod:`.models` without loading the routers.
+"""
 
-__all__ = ["create_app"]
+__all__: list[str] = []

@@ -20,9 +20,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from linetrace.central.alarms import Alarm, AlarmNotFound, acknowledge_alarm, list_alarms
 from linetrace.central.api.deps import EngineDep
-from linetrace.central.store import MAX_PAGE_SIZE
+from linetrace.central.derive.alarms import Alarm, AlarmNotFound, acknowledge_alarm, list_alarms
+from linetrace.central.query.events import MAX_PAGE_SIZE
 
 __all__ = ["AckIn", "AlarmOut", "router"]
 

@@ -12,11 +12,10 @@ from sqlalchemy.engine import Engine
 
 from linetrace import __version__
 from linetrace.central import web
-from linetrace.central.announce import BatchAnnouncer
 from linetrace.central.api import (
     alarms,
     batches,
-    deadletters,
+    dead_letters,
     events,
     health,
     products,
@@ -24,7 +23,8 @@ from linetrace.central.api import (
     traces,
 )
 from linetrace.central.config import CentralSettings
-from linetrace.central.ingest import Ingest
+from linetrace.central.ingest.announce import BatchAnnouncer
+from linetrace.central.ingest.service import Ingest
 from linetrace.central.store import open_engine, redacted
 
 __all__ = ["create_app"]
@@ -74,7 +74,7 @@ def create_app(
     app.include_router(events.router)
     app.include_router(stations.router)
     app.include_router(alarms.router)
-    app.include_router(deadletters.router)
+    app.include_router(dead_letters.router)
     app.include_router(products.router)
     app.include_router(batches.router)
     app.include_router(traces.router)

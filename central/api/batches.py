@@ -14,9 +14,8 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from pydantic import Field
 
 from linetrace.broker.contract.topics import TopicError
-from linetrace.central.announce import BatchAnnouncer
 from linetrace.central.api.deps import EngineDep
-from linetrace.central.batches import (
+from linetrace.central.derive.production_batches import (
     MAX_BATCHES_PAGE,
     Batch,
     BatchClosed,
@@ -32,6 +31,7 @@ from linetrace.central.batches import (
     parse_line,
     start_batch,
 )
+from linetrace.central.ingest.announce import BatchAnnouncer
 
 __all__ = ["BatchDetail", "router"]
 

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.engine import Engine
 
-from linetrace.central.ingest import Ingest
+from linetrace.central.ingest.service import Ingest
 
 __all__ = ["EngineDep", "IngestDep"]
 

@@ -17,7 +17,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 from linetrace.broker.contract.messages import EventKind, ScanEvent
 from linetrace.broker.contract.topics import StationId, TopicError
 from linetrace.central.api.deps import EngineDep
-from linetrace.central.store import (
+from linetrace.central.query.events import (
     MAX_PAGE_SIZE,
     Cursor,
     CursorError,

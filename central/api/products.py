@@ -13,16 +13,16 @@ from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 from pydantic import BaseModel, Field
 
 from linetrace.central.api.deps import EngineDep
-from linetrace.central.products import (
+from linetrace.central.derive.products import (
     MAX_PRODUCTS_PAGE,
-    InvalidGtin,
     Product,
     ProductData,
     get_product,
-    gtin14,
     list_products,
     put_product,
 )
+from linetrace.errors import InvalidCode
+from linetrace.gs1 import gtin14
 
 __all__ = ["ProductPage", "router"]
 
@@ -80,5 +80,5 @@ def put_one(gtin: GtinPath, data: ProductData, engine: EngineDep, response: Resp
 def _gtin(text: str) -> str:
     try:
         return gtin14(text)
-    except InvalidGtin as exc:
+    except InvalidCode as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None

@@ -15,8 +15,8 @@ from sqlalchemy.engine import Connection
 
 from linetrace.broker.contract.topics import StationId, TopicError
 from linetrace.central.api.deps import EngineDep
-from linetrace.central.progress import Progress, all_progress, open_gaps
-from linetrace.central.stations import Station, StationError, list_stations, register_station
+from linetrace.central.derive.progress import Progress, all_progress, open_gaps
+from linetrace.central.derive.stations import Station, StationError, list_stations, register_station
 
 __all__ = ["StationIn", "StationOut", "router"]
 

@@ -14,17 +14,13 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query, status
 
 from linetrace.central.api.deps import EngineDep
-from linetrace.central.codes import MAX_CODE_LENGTH, MalformedCode
-from linetrace.central.products import InvalidGtin, gtin14
-from linetrace.central.traces import (
-    MAX_ITEMS_PAGE,
-    CodeNotFound,
-    CodeTrace,
-    LotNotFound,
-    LotTrace,
-    trace_code,
-    trace_lot,
-)
+from linetrace.central.derive.codes import MAX_CODE_LENGTH, MalformedCode
+from linetrace.central.query.code_trace import CodeNotFound, trace_code
+from linetrace.central.query.lot_trace import LotNotFound, trace_lot
+from linetrace.central.query.trace_limits import MAX_ITEMS_PAGE
+from linetrace.central.query.trace_models import CodeTrace, LotTrace
+from linetrace.errors import InvalidCode
+from linetrace.gs1 import gtin14
 
 __all__ = ["router"]
 
@@ -61,7 +57,7 @@ def get_lot_trace(
 ) -> LotTrace:
     try:
         product = gtin14(gtin) if gtin is not None else None
-    except InvalidGtin as exc:
+    except InvalidCode as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     try:
         with engine.connect() as connection:

@@ -1,4 +1,10 @@
-"""Central's storage: tables, migrations, idempotent writes and the event queries.
+"""Central's storage: the tables, their migrations, the engine and the idempotent writes.
+
+In: rows to insert (events, dead letters) from the ingest and the derivations, and a
+database URL. Out: the table definitions every other package reads and writes through,
+an engine configured for SQLite or PostgreSQL, and the schema brought to the newest
+revision (:mod:`.migrate`, over :mod:`.migrations`). The only package that defines a
+table or writes DDL; reading back is :mod:`linetrace.central.query`'s.
 
 SQLAlchemy Core throughout: the ingest inserts thousands of rows a second and the
 queries are few and explicit, so an ORM would add cost without saving code.
@@ -7,18 +13,6 @@ queries are few and explicit, so an ORM would add cost without saving code.
 from linetrace.central.store.engine import open_engine, redacted
 from linetrace.central.store.gs1keys import Gs1Keys, extract_keys
 from linetrace.central.store.migrate import current_revision, head_revision, upgrade
-from linetrace.central.store.queries import (
-    MAX_PAGE_SIZE,
-    Cursor,
-    CursorError,
-    DeadLetterPage,
-    EventPage,
-    EventQuery,
-    StoredDeadLetter,
-    StoredEvent,
-    find_dead_letters,
-    find_events,
-)
 from linetrace.central.store.tables import (
     alarms,
     conflicts,
@@ -36,16 +30,8 @@ from linetrace.central.store.writes import (
 )
 
 __all__ = [
-    "MAX_PAGE_SIZE",
-    "Cursor",
-    "CursorError",
     "DeadLetter",
-    "DeadLetterPage",
-    "EventPage",
-    "EventQuery",
     "Gs1Keys",
-    "StoredDeadLetter",
-    "StoredEvent",
     "alarms",
     "conflicts",
     "current_revision",
@@ -53,8 +39,6 @@ __all__ = [
     "event_row",
     "events",
     "extract_keys",
-    "find_dead_letters",
-    "find_events",
     "head_revision",
     "insert_dead_letters",
     "insert_events",

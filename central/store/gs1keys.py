@@ -11,17 +11,16 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["GS1_KEY_AIS", "Gs1Keys", "extract_keys"]
+from linetrace.gs1 import LOT_PATTERN, SERIAL_PATTERN
 
-# GS1 AI encodable character set 82, the characters allowed in an alphanumeric AI value.
-_CSET82 = r"!\"%-/0-9:-?A-Z_a-z"
+__all__ = ["GS1_KEY_AIS", "Gs1Keys", "extract_keys"]
 
 # AI -> (column, format): N18, N14, X..20, X..20, N6 as in the GS1 General Specifications.
 GS1_KEY_AIS: dict[str, tuple[str, re.Pattern[str]]] = {
     "00": ("sscc", re.compile(r"^[0-9]{18}$")),
     "01": ("gtin", re.compile(r"^[0-9]{14}$")),
-    "10": ("lot", re.compile(f"^[{_CSET82}]{{1,20}}$")),
-    "21": ("serial", re.compile(f"^[{_CSET82}]{{1,20}}$")),
+    "10": ("lot", LOT_PATTERN),
+    "21": ("serial", SERIAL_PATTERN),
     "17": ("expiry", re.compile(r"^[0-9]{6}$")),
 }
 

@@ -18,7 +18,7 @@ __all__ = ["MIGRATIONS_DIR", "current_revision", "head_revision", "upgrade"]
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Any constant shared by every central instance: the PostgreSQL advisory lock that lets
 # only one of several instances starting together migrate at a time.
 _MIGRATION_LOCK_KEY = 0x6C696E6574726163  # "linetrac"

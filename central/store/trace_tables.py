@@ -7,7 +7,7 @@ Events are referenced by ``event_id`` without a foreign key: the events table is
 append-only, and a retention purge of old events must not have to cascade through the
 traces, which keep their own copy of what they show.
 
-Codes in ``containment`` are the canonical GS1 keys of :mod:`linetrace.central.codes`:
+Codes in ``containment`` are the canonical GS1 keys of :mod:`linetrace.central.derive.codes`:
 ``(00)`` + SSCC for a logistic unit, ``(01)`` + GTIN + ``(21)`` + serial for an item.
 """
 
@@ -137,10 +137,10 @@ containment = sa.Table(
     sa.Index(None, "parent_code", "packed_at"),
 )
 
-# Kept at ingest time by linetrace.central.lotsummary, so that a lot trace reads one row per
-# station and per container instead of every read and every stay of the lot's items. Every
-# event with a lot touches its lot's row (which is also the lock that keeps concurrent
-# writers' item counts exact).
+# Kept at ingest time by linetrace.central.derive.lot_summaries, so that a lot trace reads
+# one row per station and per container instead of every read and every stay of the lot's
+# items. Every event with a lot touches its lot's row (which is also the lock that keeps
+# concurrent writers' item counts exact).
 lot_summaries = sa.Table(
     "lot_summaries",
     metadata,

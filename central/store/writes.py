@@ -7,7 +7,7 @@ new without a read before the write: on SQLite one multi-row statement (see
 rows (see :func:`_insert_events_pipelined`). Both talk to the driver directly, because
 SQLAlchemy's per-row parameter handling cost more CPU than the database's own work.
 
-A payload given as a :class:`~linetrace.central.document.SentDocument` is stored as the
+A payload given as a :class:`~linetrace.central.store.document.SentDocument` is stored as the
 text the station sent, neither parsed nor encoded again (the ingest's case); a plain
 mapping is encoded by the column's own type, as SQLAlchemy would.
 """
@@ -30,7 +30,7 @@ from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql.dml import Insert
 
 from linetrace.broker.contract.messages import ScanEvent
-from linetrace.central.document import SentDocument
+from linetrace.central.store.document import SentDocument
 from linetrace.central.store.gs1keys import extract_keys
 from linetrace.central.store.tables import (
     DEAD_LETTER_PAYLOAD_LIMIT,
@@ -67,7 +67,8 @@ def event_row(
     mapping is copied, as the row must not change with the caller's dict.
     """
     offset = event.observed_at.utcoffset()
-    assert offset is not None  # the contract only accepts aware times
+    if offset is None:  # the contract only accepts aware times
+        raise ValueError(f"event {event.event_id} has a naive observed_at")
     return {
         "event_id": event.event_id,
         "schema_version": event.schema_version,
@@ -123,7 +124,8 @@ def _insert_events_multirow(connection: Connection, rows: Sequence[Mapping[str, 
     for start in range(0, len(rows), per_statement):
         chunk = rows[start : start + per_statement]
         sql = (
-            f"INSERT INTO {events.name} ({', '.join(names)}) VALUES "
+            # Names from the events table itself, values bound as parameters.
+            f"INSERT INTO {events.name} ({', '.join(names)}) VALUES "  # noqa: S608
             + ", ".join(f"({', '.join('?' for _ in names)})" for _ in chunk)
             + " ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
         )
@@ -187,7 +189,8 @@ def _insert_events_pipelined(
     if "payload" not in names:
         raise ValueError("an events row needs its payload")
     sql = (
-        f"INSERT INTO {events.name} ({', '.join(names)}) "
+        # Names from the events table itself, values bound as parameters.
+        f"INSERT INTO {events.name} ({', '.join(names)}) "  # noqa: S608
         f"VALUES ({', '.join('%s' for _ in names)}) "
         "ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
     )

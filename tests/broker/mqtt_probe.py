@@ -15,10 +15,11 @@ from types import TracebackType
 from typing import Any, Self
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+from pydantic import SecretStr
 
+from linetrace.broker.client import MqttSettings, make_client
 from linetrace.broker.mosquitto import Credentials
 
 # Every answer from a local broker comes in milliseconds; a loaded test box gets headroom.
@@ -55,16 +56,15 @@ class Probe:
         tls_ca: Path | None = None,
     ) -> None:
         self.host, self.port = host, port
-        self._client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=client_id,
-            protocol=MQTTProtocolVersion.MQTTv5,
-            reconnect_on_failure=False,
+        settings = MqttSettings(
+            host=host,
+            port=port,
+            username=credentials.username if credentials is not None else None,
+            password=SecretStr(credentials.password) if credentials is not None else None,
+            tls=tls_ca is not None,
+            tls_ca_file=tls_ca,
         )
-        if tls_ca is not None:
-            self._client.tls_set(ca_certs=str(tls_ca))
-        if credentials is not None:
-            self._client.username_pw_set(credentials.username, credentials.password)
+        self._client = make_client(settings, client_id=client_id, reconnect_on_failure=False)
         self.messages: queue.Queue[Received] = queue.Queue()
         self.disconnect_reason: int | None = None
         self._disconnected = threading.Event()
@@ -97,7 +97,8 @@ class Probe:
     def subscribe(self, topic_filter: str, qos: int = 1) -> int:
         """The SUBACK reason code (the granted QoS when accepted)."""
         result, mid = self._client.subscribe(topic_filter, qos)
-        assert result == mqtt.MQTT_ERR_SUCCESS and mid is not None, result
+        assert result == mqtt.MQTT_ERR_SUCCESS, result
+        assert mid is not None
         return self._wait_ack(mid)
 
     def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> int:

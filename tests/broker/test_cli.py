@@ -14,8 +14,8 @@ from linetrace.broker import cli
 from linetrace.broker.contract.messages import SCHEMA_PATH
 from linetrace.broker.contract.topics import Channel, StationId, topic
 from linetrace.broker.mosquitto import BrokerDir, Credentials
+from linetrace.broker.mosquitto.local import LocalBroker
 from tests.broker.mqtt_probe import ACCEPTED, SUCCESS, Probe
-from tests.conftest import Broker
 
 
 def broker_verb(*argv: str | Path) -> int:
@@ -75,7 +75,7 @@ def test_run_without_init_says_what_to_do(tmp_path: Path, caplog: pytest.LogCapt
 
 
 def test_add_station_reloads_the_running_broker(
-    mqtt_broker: Broker, capsys: pytest.CaptureFixture[str]
+    mqtt_broker: LocalBroker, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert broker_verb("add-station", mqtt_broker.directory, "hcm/line1/st9") == 0
     credentials = printed_credentials(capsys)

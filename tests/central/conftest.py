@@ -50,15 +50,13 @@ def postgres_database() -> Iterator[str | None]:
 
 
 @pytest.fixture
-def postgres_url(
-    postgres_database: str | None, require: Callable[[bool, str], None]
-) -> Iterator[str]:
+def postgres_url(postgres_database: str | None, require: Callable[[bool, str], None]) -> str:
     """The session's PostgreSQL database, emptied for this test."""
     reachable = postgres_database is not None
     require(reachable, f"PostgreSQL not reachable at {POSTGRES_ADMIN.render_as_string()}")
     assert postgres_database is not None
     _empty(postgres_database)
-    yield postgres_database
+    return postgres_database
 
 
 @pytest.fixture

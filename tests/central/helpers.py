@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import time
-from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from types import TracebackType
 from typing import Any, Self
@@ -17,20 +15,19 @@ from pydantic import SecretStr
 from linetrace.broker.contract.messages import ScanEvent
 from linetrace.broker.contract.topics import Channel, StationId, topic
 from linetrace.central.config import (
+    CentralMqttSettings,
     CentralSettings,
     DatabaseSettings,
     IngestSettings,
-    MqttSettings,
 )
-from linetrace.central.stations import register_station
+from linetrace.central.derive.stations import register_station
 from linetrace.central.store import open_engine
+from tests.conditions import WAIT_S
 
 STATION = "hcm1/L1/pack-1"
 # A GTIN-14 with a valid check digit (central refuses keys with a wrong one).
 GTIN = "08938500000010"
 HCM = timezone(timedelta(hours=7))
-# Local delivery and a batch commit take milliseconds; a loaded test box gets headroom.
-WAIT_S = 10.0
 
 
 def uuid7(at: datetime | None = None) -> UUID:
@@ -93,14 +90,6 @@ def events_topic(station: str = STATION) -> str:
     return topic(StationId.parse(station), Channel.EVENTS)
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = WAIT_S) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met in time")
-        time.sleep(0.02)
-
-
 def central_settings(
     database_url: str,
     *,
@@ -113,7 +102,7 @@ def central_settings(
 ) -> CentralSettings:
     return CentralSettings(
         database=DatabaseSettings(url=database_url),
-        mqtt=MqttSettings(
+        mqtt=CentralMqttSettings(
             host=host,
             port=port,
             username=username,

@@ -10,10 +10,10 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from linetrace.broker.contract.messages import ScanEvent
-from linetrace.central.batch import BatchOptions, BatchResult, Inbound, write_batch
-from linetrace.central.batches import Batch, BatchStart, close_batch, start_batch
-from linetrace.central.checkdigits import mod10_check_digit
-from linetrace.central.products import ProductData, put_product
+from linetrace.central.derive.production_batches import Batch, BatchStart, close_batch, start_batch
+from linetrace.central.derive.products import ProductData, put_product
+from linetrace.central.ingest.write_batch import BatchOptions, BatchResult, Inbound, write_batch
+from linetrace.gs1 import check_digit
 from tests.central.helpers import GTIN, HCM, STATION, events_topic, make_event
 
 LINE = "hcm1/L1"
@@ -27,7 +27,7 @@ PALLETISER = "hcm1/L1/pallet-1"
 def sscc(number: int) -> str:
     """An SSCC with a valid check digit: extension 0, company prefix 893850."""
     body = f"0893850{number:010d}"
-    return body + str(mod10_check_digit(body))
+    return body + str(check_digit(body))
 
 
 def add_product(engine: Engine, gtin: str = GTIN, name: str = "Sữa tươi 1 L") -> None:

@@ -9,8 +9,8 @@ import numpy.typing as npt
 import zxingcpp
 from biip.checksums import gs1_standard_check_digit
 
-from linetrace.edge.decode import Symbol
-from linetrace.edge.model import Frame
+from linetrace.edge.camera.frame import Frame
+from linetrace.edge.vision.decode import Symbol
 
 Image = npt.NDArray[np.uint8]
 

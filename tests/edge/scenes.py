@@ -15,8 +15,8 @@ import numpy as np
 import zxingcpp
 
 from linetrace.broker.contract.messages import EventKind
-from linetrace.edge.gs1 import to_hri
-from linetrace.edge.model import Passage
+from linetrace.edge.line.gs1 import to_hri
+from linetrace.edge.line.passage import Passage
 from linetrace.synth.conveyor import Truth
 from tests.edge.barcodes import Image, code_image, with_check_digit
 

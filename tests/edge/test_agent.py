@@ -24,15 +24,15 @@ from prometheus_client.parser import text_string_to_metric_families
 from linetrace.broker.contract.messages import BatchAnnouncement, EventKind
 from linetrace.broker.contract.topics import StationId
 from linetrace.broker.mosquitto import Credentials
+from linetrace.broker.mosquitto.local import LocalBroker, free_port
 from linetrace.edge.agent import AgentSummary, run_agent
-from linetrace.edge.checks import CHECK_BATCH_GTIN, CHECK_BATCH_LOT, CHECK_EXPIRY
+from linetrace.edge.cli.check import run_checks
 from linetrace.edge.config import ENV_PREFIX, EdgeConfig
-from linetrace.edge.gs1 import to_hri
-from linetrace.edge.outbox import Outbox
-from linetrace.edge.preflight import run_checks
+from linetrace.edge.delivery.outbox import Outbox
+from linetrace.edge.line.checks import CHECK_BATCH_GTIN, CHECK_BATCH_LOT, CHECK_EXPIRY
+from linetrace.edge.line.gs1 import to_hri
 from linetrace.synth.conveyor import ConveyorSpec, Truth, write_conveyor
-from tests.conftest import Broker, free_port
-from tests.edge.acking_sink import AckingSink
+from tests.edge.delivery.acking_sink import AckingSink
 
 STATION = StationId("hcm1", "L1", "pack-1")
 # Generous for a loaded two-core box: the video scans in about 1.5 s.
@@ -67,7 +67,7 @@ def readable_texts(truth: Truth) -> Counter[str]:
 
 
 def settings(
-    broker: Broker,
+    broker: LocalBroker,
     credentials: Credentials,
     video: Path,
     outbox_path: Path,
@@ -81,7 +81,7 @@ def settings(
             "port": broker.port,
             "username": credentials.username,
             "password": credentials.password,
-            "keepalive": 5,
+            "keepalive_s": 5,
         },
         "outbox": {"path": str(outbox_path)},
     }
@@ -91,13 +91,13 @@ def settings(
 
 
 @pytest.fixture
-def sink(mqtt_broker: Broker) -> Iterator[AckingSink]:
+def sink(mqtt_broker: LocalBroker) -> Iterator[AckingSink]:
     with AckingSink(mqtt_broker.host, mqtt_broker.port, mqtt_broker.service("central")) as sink:
         yield sink
 
 
 def test_every_readable_item_arrives_once(
-    mqtt_broker: Broker, sink: AckingSink, conveyor: tuple[Path, Truth], tmp_path: Path
+    mqtt_broker: LocalBroker, sink: AckingSink, conveyor: tuple[Path, Truth], tmp_path: Path
 ) -> None:
     video, truth = conveyor
     credentials = mqtt_broker.station(str(STATION))
@@ -112,13 +112,16 @@ def test_every_readable_item_arrives_once(
     assert Counter(to_hri(e.symbology_id, e.text or "") for e in events) == wanted
     assert sorted(event.seq for event in events) == list(range(1, len(events) + 1))
     assert {event.observed_at.utcoffset() for event in events} == {timedelta(hours=7)}
-    assert summary.stored == len(events) and summary.lost == 0 and summary.invalid == 0
-    assert summary.left_in_outbox == 0 and summary.stopped_by == "end of source"
+    assert summary.stored == len(events)
+    assert summary.lost == 0
+    assert summary.invalid == 0
+    assert summary.left_in_outbox == 0
+    assert summary.stopped_by == "end of source"
     assert summary.frames == truth.frames
 
 
 def test_what_a_stop_leaves_unsent_goes_out_on_the_next_start(
-    mqtt_broker: Broker, sink: AckingSink, conveyor: tuple[Path, Truth], tmp_path: Path
+    mqtt_broker: LocalBroker, sink: AckingSink, conveyor: tuple[Path, Truth], tmp_path: Path
 ) -> None:
     video, truth = conveyor
     document = settings(mqtt_broker, mqtt_broker.station(str(STATION)), video, tmp_path / "o.db")
@@ -139,7 +142,7 @@ def test_what_a_stop_leaves_unsent_goes_out_on_the_next_start(
 
 
 def test_a_full_outbox_loses_new_events_loudly_and_keeps_the_old(
-    mqtt_broker: Broker,
+    mqtt_broker: LocalBroker,
     conveyor: tuple[Path, Truth],
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
@@ -159,13 +162,14 @@ def test_a_full_outbox_loses_new_events_loudly_and_keeps_the_old(
     lost_lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("LOST")]
     assert len(lost_lines) == items - 5
     alarms = [r.getMessage() for r in caplog.records if "alarm at 80%" in r.getMessage()]
-    assert len(alarms) == 1 and "is 80% full (4 of 5 events" in alarms[0]
+    assert len(alarms) == 1
+    assert "is 80% full (4 of 5 events" in alarms[0]
     with Outbox(tmp_path / "o.db", STATION) as outbox:
         assert [seq for seq, _ in outbox.pending(10)] == [1, 2, 3, 4, 5]
 
 
 def test_a_stop_request_ends_a_looping_source_with_nothing_lost(
-    mqtt_broker: Broker, sink: AckingSink, conveyor: tuple[Path, Truth], tmp_path: Path
+    mqtt_broker: LocalBroker, sink: AckingSink, conveyor: tuple[Path, Truth], tmp_path: Path
 ) -> None:
     video, truth = conveyor
     document = settings(
@@ -189,7 +193,8 @@ def test_a_stop_request_ends_a_looping_source_with_nothing_lost(
     [summary] = result
     sink.wait_for_events(summary.stored)
     assert summary.stopped_by == "stop request"
-    assert summary.stored > items and summary.left_in_outbox == 0
+    assert summary.stored > items
+    assert summary.left_in_outbox == 0
     assert len(sink.event_ids()) == summary.stored
     assert sorted({event.seq for event in sink.events}) == list(range(1, summary.stored + 1))
 
@@ -200,7 +205,7 @@ def write_config(path: Path, document: dict[str, Any]) -> Path:
 
 
 def test_the_run_verb_stops_cleanly_on_sigterm(
-    mqtt_broker: Broker, sink: AckingSink, conveyor: tuple[Path, Truth], tmp_path: Path
+    mqtt_broker: LocalBroker, sink: AckingSink, conveyor: tuple[Path, Truth], tmp_path: Path
 ) -> None:
     video, _ = conveyor
     credentials = mqtt_broker.station(str(STATION))
@@ -236,7 +241,7 @@ def test_the_run_verb_stops_cleanly_on_sigterm(
 
 
 def test_check_passes_when_everything_is_in_place(
-    mqtt_broker: Broker, conveyor: tuple[Path, Truth], tmp_path: Path
+    mqtt_broker: LocalBroker, conveyor: tuple[Path, Truth], tmp_path: Path
 ) -> None:
     document = settings(
         mqtt_broker, mqtt_broker.station(str(STATION)), conveyor[0], tmp_path / "o.db"
@@ -257,7 +262,7 @@ def test_check_passes_when_everything_is_in_place(
     assert "off (metrics.port is unset)" in lines[5]
 
 
-def test_check_names_each_failure(mqtt_broker: Broker, tmp_path: Path) -> None:
+def test_check_names_each_failure(mqtt_broker: LocalBroker, tmp_path: Path) -> None:
     credentials = mqtt_broker.station(str(STATION))
     wrong = credentials.model_copy(update={"password": "not-it"})
     document = settings(mqtt_broker, wrong, tmp_path / "absent.mp4", tmp_path / "o.db")
@@ -290,7 +295,7 @@ def test_check_stops_at_an_invalid_config(tmp_path: Path) -> None:
 
 
 def test_reads_are_checked_against_the_batch_and_published_either_way(
-    mqtt_broker: Broker,
+    mqtt_broker: LocalBroker,
     sink: AckingSink,
     conveyor: tuple[Path, Truth],
     tmp_path: Path,
@@ -328,7 +333,7 @@ def test_reads_are_checked_against_the_batch_and_published_either_way(
 
 
 def test_codes_seen_with_an_sscc_are_packed_at_a_packing_station(
-    mqtt_broker: Broker, sink: AckingSink, conveyor: tuple[Path, Truth], tmp_path: Path
+    mqtt_broker: LocalBroker, sink: AckingSink, conveyor: tuple[Path, Truth], tmp_path: Path
 ) -> None:
     # The generator puts one code on each box, so here the boxes riding next to an SSCC
     # box stand in for the cases it holds: the time rule alone makes them its children.
@@ -340,9 +345,11 @@ def test_codes_seen_with_an_sscc_are_packed_at_a_packing_station(
     packs = [event for event in events if event.kind is EventKind.PACK]
     reads = {event.text for event in events if event.kind is EventKind.READ}
     ssccs = {item.gs1["00"] for item in truth.items if item.gs1 and "00" in item.gs1}
-    assert packs and summary.packs == len(packs)
+    assert packs
+    assert summary.packs == len(packs)
     for pack in packs:
-        assert pack.gs1 is not None and pack.gs1["00"] in ssccs
+        assert pack.gs1 is not None
+        assert pack.gs1["00"] in ssccs
         assert pack.children
         assert {child.text for child in pack.children} <= reads  # children are reads too
         assert all(not child.gs1 or "00" not in child.gs1 for child in pack.children)
@@ -357,12 +364,13 @@ def test_codes_seen_with_an_sscc_are_packed_at_a_packing_station(
     )
     again = run_agent(EdgeConfig.model_validate(labelling), threading.Event())
     later = sink.wait_for_events(summary.stored + again.stored)[len(events) :]
-    assert later and all(event.kind is EventKind.READ for event in later)
+    assert later
+    assert all(event.kind is EventKind.READ for event in later)
     assert again.packs == 0
 
 
 def test_status_and_metrics_report_the_running_station(
-    mqtt_broker: Broker, sink: AckingSink, conveyor: tuple[Path, Truth], tmp_path: Path
+    mqtt_broker: LocalBroker, sink: AckingSink, conveyor: tuple[Path, Truth], tmp_path: Path
 ) -> None:
     video, _ = conveyor
     metrics_port = free_port()
@@ -395,9 +403,12 @@ def test_status_and_metrics_report_the_running_station(
     metrics = status.metrics
     assert status.state == "online"
     assert 20.0 < metrics["fps_captured"] < 40.0  # a 30 fps file played in real time
-    assert metrics["fps_decoded"] > 0 and metrics["decode_ms_p99"] >= metrics["decode_ms_p50"]
-    assert 0.0 <= metrics["read_rate"] <= 1.0 and metrics["reads"] >= 3
-    assert metrics["watermark"] >= 3 and metrics["connected"] == 1.0
+    assert metrics["fps_decoded"] > 0
+    assert metrics["decode_ms_p99"] >= metrics["decode_ms_p50"]
+    assert 0.0 <= metrics["read_rate"] <= 1.0
+    assert metrics["reads"] >= 3
+    assert metrics["watermark"] >= 3
+    assert metrics["connected"] == 1.0
     assert {"outbox_depth", "outbox_alarm", "dropped_frames", "mismatches"} <= metrics.keys()
     assert scraped["linetrace_edge_reads_total"] >= 3
     assert scraped["linetrace_edge_watermark"] >= 3
@@ -413,7 +424,7 @@ def scrape(port: int) -> dict[str, float]:
 
 
 def test_a_killed_agent_resends_what_central_had_not_confirmed(
-    mqtt_broker: Broker, sink: AckingSink, conveyor: tuple[Path, Truth], tmp_path: Path
+    mqtt_broker: LocalBroker, sink: AckingSink, conveyor: tuple[Path, Truth], tmp_path: Path
 ) -> None:
     video, _ = conveyor
     credentials = mqtt_broker.station(str(STATION))
@@ -452,7 +463,7 @@ def test_a_killed_agent_resends_what_central_had_not_confirmed(
 
 
 def test_check_reports_what_central_retains_and_a_taken_metrics_port(
-    mqtt_broker: Broker, sink: AckingSink, conveyor: tuple[Path, Truth], tmp_path: Path
+    mqtt_broker: LocalBroker, sink: AckingSink, conveyor: tuple[Path, Truth], tmp_path: Path
 ) -> None:
     document = settings(
         mqtt_broker, mqtt_broker.station(str(STATION)), conveyor[0], tmp_path / "o.db"
@@ -472,8 +483,10 @@ def test_check_reports_what_central_retains_and_a_taken_metrics_port(
         out = io.StringIO()
         assert run_checks(write_config(tmp_path / "edge.toml", document), out) == 1
     lines = {line.split()[0]: line for line in out.getvalue().splitlines()}
-    assert "FAILED" in lines["central"] and "the outbox was replaced" in lines["central"]
-    assert "FAILED" in lines["metrics"] and "cannot listen" in lines["metrics"]
+    assert "FAILED" in lines["central"]
+    assert "the outbox was replaced" in lines["central"]
+    assert "FAILED" in lines["metrics"]
+    assert "cannot listen" in lines["metrics"]
 
     sink.publish_watermark(STATION, 0)
     del document["metrics"]

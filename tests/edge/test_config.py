@@ -10,15 +10,10 @@ import pytest
 from pydantic import BaseModel
 
 from linetrace.broker.contract.topics import StationId
-from linetrace.edge.config import (
-    ENV_PREFIX,
-    ConfigError,
-    EdgeConfig,
-    StationRole,
-    load_config,
-)
-from linetrace.edge.pack import PackConfig
-from linetrace.edge.pipeline import PipelineConfig
+from linetrace.edge.config import ENV_PREFIX, EdgeConfig, StationRole, load_config
+from linetrace.edge.line.settings import PackConfig
+from linetrace.edge.vision.settings import PipelineConfig
+from linetrace.errors import ConfigError
 
 STATION_FILE = """
 [station]
@@ -73,7 +68,8 @@ def test_the_file_is_read_and_the_station_fills_the_broker_identity(tmp_path: Pa
     assert config.station.role is StationRole.PACKING
     assert config.station.tz.utcoffset(None) == timedelta(hours=7)
     assert config.source.spec == "conveyor.mp4"
-    assert config.source.realtime and config.source.loop
+    assert config.source.realtime
+    assert config.source.loop
     assert config.pipeline == PipelineConfig(window_s=0.4)
     assert (config.mqtt.host, config.mqtt.port) == ("broker.plant.example", 1884)
     assert config.mqtt.username == "hcm1/L1/pack-1"
@@ -175,7 +171,7 @@ def test_tls_files_are_checked_at_start(tmp_path: Path) -> None:
         "port = 1884", 'port = 8883\ntls = true\ntls_ca_file = "nope.pem"'
     )
     [problem] = problems_of(write(tmp_path, missing))
-    assert problem.startswith("mqtt.tls_ca_file: Path does not point to a file")
+    assert problem.startswith("mqtt: Value error, tls_ca_file nope.pem does not exist")
 
     ca = tmp_path / "ca.pem"
     ca.write_text("-----BEGIN CERTIFICATE-----\n")

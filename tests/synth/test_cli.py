@@ -71,7 +71,8 @@ def test_conveyor_refuses_bad_options_with_the_reason(
     options = [] if argv == ["--out-suffix"] else argv
     assert run(["conveyor", str(out), *options]) == 2
     assert message in capsys.readouterr().err
-    assert not out.exists() and not truth_path(out).exists()
+    assert not out.exists()
+    assert not truth_path(out).exists()
 
 
 def test_malformed_mix_is_an_argument_error(capsys: pytest.CaptureFixture[str]) -> None:
@@ -86,7 +87,8 @@ def test_label_writes_a_readable_label(tmp_path: Path, capsys: pytest.CaptureFix
     out = tmp_path / "label.png"
     assert run(["label", str(out), "--symbology", "gs1-128-sscc", "--seed", "4"]) == 0
     printed = capsys.readouterr().out.split()
-    assert printed[0] == "gs1-128-sscc" and printed[-1] == str(out)
+    assert printed[0] == "gs1-128-sscc"
+    assert printed[-1] == str(out)
     image = cv2.imread(str(out), cv2.IMREAD_GRAYSCALE)
     assert [r.text for r in zxingcpp.read_barcodes(image)] == [printed[1]]
 

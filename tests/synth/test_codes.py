@@ -46,7 +46,8 @@ def test_gtins_are_valid_vietnamese_gtins(seed: int) -> None:
     for _ in range(20):
         gtin13 = Gtin.parse(factory.gtin13())
         assert gtin13.format is GtinFormat.GTIN_13
-        assert gtin13.prefix is not None and gtin13.prefix.usage == "GS1 Vietnam"
+        assert gtin13.prefix is not None
+        assert gtin13.prefix.usage == "GS1 Vietnam"
         gtin14 = Gtin.parse(factory.gtin14())
         assert gtin14.format is GtinFormat.GTIN_14
         assert gtin14.value[1:4] == VIETNAM_GS1_PREFIX
@@ -68,7 +69,8 @@ def test_lots_expiries_and_serials_fit_their_application_identifiers(seed: int) 
         assert re.fullmatch(r"[A-Z0-9]{1,20}", product.lot)
         message = GS1Message.parse_hri(f"(17){product.expiry}")
         expiry = message.element_strings[0].date
-        assert expiry is not None and expiry > date(2026, 1, 1)
+        assert expiry is not None
+        assert expiry > date(2026, 1, 1)
     serials = [factory.serial() for _ in range(100)]
     assert len(set(serials)) == 100
     assert all(re.fullmatch(r"[0-9]{8}", serial) for serial in serials)
@@ -82,7 +84,8 @@ def _element_strings(symbology: Symbology, text: str) -> dict[str, str]:
     else:
         elements = GS1Message.parse_hri(text).element_strings
     for element in elements:
-        assert element.gtin_error is None and element.sscc_error is None
+        assert element.gtin_error is None
+        assert element.sscc_error is None
     return {element.ai.ai: element.value for element in elements}
 
 

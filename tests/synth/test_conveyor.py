@@ -281,7 +281,8 @@ def test_image_folder_holds_lossless_frames(tmp_path: Path) -> None:
     assert Truth.load(truth_path(folder)) == truth
     for file, frame in zip(files, render_frames(spec), strict=True):
         stored = cv2.imread(str(file))
-        assert stored is not None and np.array_equal(stored, frame)
+        assert stored is not None
+        assert np.array_equal(stored, frame)
 
 
 def test_unknown_output_kinds_are_refused(tmp_path: Path) -> None:
@@ -294,5 +295,6 @@ def test_unknown_output_kinds_are_refused(tmp_path: Path) -> None:
 def test_specs_compare_and_hash_by_value() -> None:
     reordered = dict(reversed(list(LOW.mix.items())))
     same = dataclasses.replace(LOW, mix=reordered)
-    assert same == LOW and hash(same) == hash(LOW)
+    assert same == LOW
+    assert hash(same) == hash(LOW)
     assert {LOW: "cached"}[same] == "cached"

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 import tomli_w
 
-from linetrace.processes import Child, free_port, linetrace_argv, stop_all, wait_for_port
+from linetrace.broker.mosquitto.local import LocalBroker, free_port
+from linetrace.processes import Child, linetrace_argv, stop_all, wait_for_port
 from linetrace.synth.conveyor import ConveyorSpec, Truth, write_conveyor
-from tests.conftest import Broker
 
 pytestmark = [pytest.mark.system, pytest.mark.slow]
 
@@ -58,7 +58,7 @@ def _events(api: str) -> list[dict[str, Any]]:
 
 
 def test_every_readable_item_is_stored_exactly_once(
-    mqtt_broker: Broker, conveyor: tuple[Path, Truth], tmp_path: Path
+    mqtt_broker: LocalBroker, conveyor: tuple[Path, Truth], tmp_path: Path
 ) -> None:
     video, truth = conveyor
     station_creds = mqtt_broker.station(STATION)
@@ -133,7 +133,7 @@ def test_every_readable_item_is_stored_exactly_once(
     finally:
         stop_all([edge, central])
 
-    from linetrace.edge.gs1 import to_hri
+    from linetrace.edge.line.gs1 import to_hri
 
     reads = [event for event in events if event["kind"] == "read"]
     noreads = [event for event in events if event["kind"] == "noread"]

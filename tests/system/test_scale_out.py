@@ -18,20 +18,21 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import paho.mqtt.client as mqtt
 import psycopg
 import pytest
 import sqlalchemy as sa
 import tomli_w
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
+from linetrace.broker.client import MqttSettings, make_client
 from linetrace.broker.contract.messages import AckWatermark
 from linetrace.broker.contract.topics import Channel, StationId, subscription, topic
+from linetrace.broker.mosquitto.local import LocalBroker, free_port
 from linetrace.central.store import events, open_engine
-from linetrace.processes import Child, free_port, linetrace_argv, stop_all
-from tests.central.helpers import Publisher, events_topic, make_event, wait_until
-from tests.conftest import Broker
+from linetrace.processes import Child, linetrace_argv, stop_all
+from tests.central.helpers import Publisher, events_topic, make_event
+from tests.conditions import wait_until
 
 pytestmark = [pytest.mark.system, pytest.mark.slow, pytest.mark.postgres]
 
@@ -68,7 +69,7 @@ def database(require: Callable[[bool, str], None]) -> Iterator[str]:
 class Central:
     """One ``central run`` process with its own broker account, client id and API port."""
 
-    def __init__(self, name: str, broker: Broker, database_url: str, folder: Path) -> None:
+    def __init__(self, name: str, broker: LocalBroker, database_url: str, folder: Path) -> None:
         credentials = broker.service(name)
         self.api = f"http://127.0.0.1:{free_port()}"
         self.config = folder / f"{name}.toml"
@@ -103,7 +104,7 @@ class Central:
             return False
 
 
-def publish_station(broker: Broker, station: str, errors: list[BaseException]) -> None:
+def publish_station(broker: LocalBroker, station: str, errors: list[BaseException]) -> None:
     try:
         credentials = broker.station(station)
         with Publisher(broker.host, broker.port, credentials.username, credentials.password) as pub:
@@ -113,14 +114,19 @@ def publish_station(broker: Broker, station: str, errors: list[BaseException]) -
         errors.append(exc)
 
 
-def wait_for_acks(broker: Broker, expected: int) -> dict[str, int]:
+def wait_for_acks(broker: LocalBroker, expected: int) -> dict[str, int]:
     """Every station's ``ack`` as a monitor sees it, once all reach ``expected``."""
     probe = broker.service("probe")
     seen: dict[str, int] = {}
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2, client_id="probe", protocol=MQTTProtocolVersion.MQTTv5
+    client = make_client(
+        MqttSettings(
+            host=broker.host,
+            port=broker.port,
+            username=probe.username,
+            password=SecretStr(probe.password),
+            client_id="probe",
+        )
     )
-    client.username_pw_set(probe.username, probe.password)
     client.on_connect = lambda c, _u, _f, _r, _p: c.subscribe(subscription(Channel.ACK), qos=1)
     client.on_message = lambda _c, _u, m: seen.__setitem__(
         m.topic, AckWatermark.model_validate_json(m.payload).seq
@@ -139,7 +145,7 @@ def wait_for_acks(broker: Broker, expected: int) -> dict[str, int]:
 
 
 def test_two_instances_share_the_load_and_store_every_event_once(
-    mqtt_broker: Broker, database: str, tmp_path: Path
+    mqtt_broker: LocalBroker, database: str, tmp_path: Path
 ) -> None:
     centrals = [
         Central(name, mqtt_broker, database, tmp_path) for name in ("central-a", "central-b")

@@ -1,0 +1,36 @@
+"""``linetrace central run | migrate | events | station ... | dead-letters ... | product ...
+| batch ... | trace | lot-summaries ...``: one module per area, mirroring the API's routers.
+
+In: the command line (and ``--config``). Out: JSON lines or a short report on stdout,
+refusals on stderr with exit status 2 (bad input) or 1 (unusable database, refused
+operation). Only argparse at import time: the handlers import the database, MQTT and
+web modules when they run, so ``linetrace edge`` never loads them.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from linetrace.central.cli import (
+    batches,
+    dead_letters,
+    events,
+    lot_summaries,
+    products,
+    run,
+    stations,
+    traces,
+)
+
+__all__ = ["register"]
+
+# In the order ``linetrace central --help`` lists them.
+_AREAS = (run, events, stations, dead_letters, products, batches, traces, lot_summaries)
+
+
+def register(parts: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``central`` part and its verbs to the ``linetrace`` command."""
+    central = parts.add_parser("central", help="the central service: ingest, storage and API")
+    verbs = central.add_subparsers(dest="verb", required=True, metavar="VERB")
+    for area in _AREAS:
+        area.register(verbs)

@@ -1,0 +1,295 @@
+"""Writing one batch of received messages: events, conflicts, progress and dead letters in
+one transaction.
+
+A batch goes through these steps, all committed together or not at all:
+
+1. each message is checked against the contract (:mod:`.validation`); a refusal becomes a
+   dead letter with the reason;
+2. events from stations not registered, or disabled, become dead letters too (raw bytes
+   kept, so a replay can take them in once the station is registered);
+3. the events are inserted once each (idempotent on ``event_id``), and what central
+   derives from new events (batch checks, containment:
+   :mod:`linetrace.central.derive.on_stored`) is written;
+4. an ``event_id`` already stored with different content is recorded as a conflict;
+5. the stations' seq progress advances (:mod:`linetrace.central.derive.progress`); the
+   caller publishes the new watermarks after the commit.
+
+The good events of a batch are never lost because of a bad one: should the database
+still refuse a row (a limit nothing checked), the batch is written again one message at
+a time so that only that row is dead-lettered, with the database's reason. A transient
+refusal (a deadlock between two central instances, a locked SQLite file) retries the
+whole batch. When the database itself is unreachable nothing is written and
+:class:`StoreUnavailable` tells the caller to keep the messages, unacknowledged, and try
+again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from linetrace.broker.contract.messages import ScanEvent
+from linetrace.broker.contract.topics import StationId
+from linetrace.central.derive.conflicts import (
+    Conflict,
+    canonical_sha256,
+    record_conflicts,
+    stored_payloads,
+)
+from linetrace.central.derive.on_stored import on_events_stored
+from linetrace.central.derive.progress import advance
+from linetrace.central.derive.stations import admit
+from linetrace.central.ingest.validation import Accepted, accept
+from linetrace.central.store import DeadLetter, event_row, insert_dead_letters, insert_events
+from linetrace.errors import ContractError, LinetraceError
+
+__all__ = ["BatchOptions", "BatchResult", "Inbound", "StoreUnavailable", "write_batch"]
+
+log = logging.getLogger(__name__)
+
+# What a refused row raises: the driver's errors (wrapped by SQLAlchemy) and the Python
+# errors drivers raise while converting a value (encoding, integer range).
+_ROW_ERRORS = (sa.exc.StatementError, UnicodeError, ValueError, OverflowError)
+# PostgreSQL's deadlock_detected and serialization_failure: another transaction won a
+# race, and the same batch succeeds when tried again.
+_TRANSIENT_SQLSTATES = {"40P01", "40001"}
+# Three tries: a deadlock between two instances resolves on the first retry; more failures
+# in a row mean something else is wrong, and the caller's backoff takes over.
+_TRANSIENT_TRIES = 3
+
+
+class StoreUnavailable(LinetraceError, RuntimeError):
+    """The database cannot be reached; nothing of the batch was committed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """One message as it came off the broker."""
+
+    topic: str
+    payload: bytes
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOptions:
+    """How a batch is admitted and what is kept of the refused messages."""
+
+    auto_register: bool = False
+    record_dead_letters: bool = True
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """What became of a batch.
+
+    ``new_event_ids`` are the events stored for the first time; ``refused`` maps the index
+    of each refused message to its reason; ``watermarks`` holds the stations whose
+    watermark moved, and to what.
+    """
+
+    new_event_ids: set[UUID] = field(default_factory=set)
+    duplicates: int = 0
+    conflicts: int = 0
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    refused: dict[int, str] = field(default_factory=dict)
+    watermarks: dict[StationId, int] = field(default_factory=dict)
+
+    @property
+    def stored(self) -> int:
+        return len(self.new_event_ids)
+
+    def merge(self, other: BatchResult) -> None:
+        self.new_event_ids |= other.new_event_ids
+        self.duplicates += other.duplicates
+        self.conflicts += other.conflicts
+        self.dead_letters += other.dead_letters
+        self.refused.update(other.refused)
+        self.watermarks.update(other.watermarks)
+
+
+@dataclass(frozen=True, slots=True)
+class _Item:
+    """A message that passed the contract, ready to be stored."""
+
+    index: int
+    message: Inbound
+    accepted: Accepted
+
+    @property
+    def event(self) -> ScanEvent:
+        return self.accepted.event
+
+
+def write_batch(
+    engine: Engine, messages: Sequence[Inbound], options: BatchOptions | None = None
+) -> BatchResult:
+    """Validate and store ``messages``; raise :class:`StoreUnavailable` if nothing could be."""
+    options = options or BatchOptions()
+    items, refused = _sort(messages)
+    for attempt in range(1, _TRANSIENT_TRIES + 1):
+        try:
+            with engine.begin() as connection:
+                return _write(connection, items, refused, messages, options)
+        except _ROW_ERRORS as exc:
+            _raise_if_unreachable(engine, exc)
+            if _transient(exc) and attempt < _TRANSIENT_TRIES:
+                log.info("batch lost a race (%s); trying again", _first_line(exc))
+                continue
+            if _transient(exc):
+                raise StoreUnavailable(f"still refused: {_first_line(exc)}") from exc
+            log.warning("batch of %s events refused (%s); writing them one by one", len(items), exc)
+            return _write_one_by_one(engine, items, refused, messages, options)
+    raise AssertionError("unreachable: the loop returns or raises")
+
+
+def _sort(messages: Sequence[Inbound]) -> tuple[list[_Item], dict[int, str]]:
+    """The messages that pass the contract, and the reasons of those that do not."""
+    items: list[_Item] = []
+    refused: dict[int, str] = {}
+    for index, message in enumerate(messages):
+        try:
+            items.append(_Item(index, message, accept(message.topic, message.payload)))
+        except ContractError as exc:
+            refused[index] = exc.reason
+    return items, refused
+
+
+def _write(
+    conn: Connection,
+    items: Sequence[_Item],
+    refused: dict[int, str],
+    messages: Sequence[Inbound],
+    options: BatchOptions,
+) -> BatchResult:
+    """All steps of one batch in the caller's transaction."""
+    now = datetime.now(UTC)
+    refused = dict(refused)
+    not_admitted = admit(
+        conn, {item.accepted.station for item in items}, auto_register=options.auto_register
+    )
+    admitted = []
+    for item in items:
+        reason = not_admitted.get(item.accepted.station)
+        if reason is None:
+            admitted.append(item)
+        else:
+            refused[item.index] = reason
+    result = BatchResult(refused=refused)
+    first_of: dict[UUID, _Item] = {}
+    for item in admitted:
+        first_of.setdefault(item.event.event_id, item)
+    rows = [
+        event_row(item.event, item.accepted.document, item.message.received_at)
+        for _, item in sorted(first_of.items())  # one order for all writers: no deadlocks
+    ]
+    result.new_event_ids = insert_events(conn, rows)
+    # Batch checks and containment, derived in this transaction (see central/derive/on_stored.py).
+    on_events_stored(conn, [row for row in rows if row["event_id"] in result.new_event_ids])
+    repeats = [
+        item
+        for item in admitted
+        if first_of[item.event.event_id] is not item
+        or item.event.event_id not in result.new_event_ids
+    ]
+    result.duplicates = len(repeats)
+    result.conflicts = record_conflicts(conn, _conflicts(conn, repeats))
+    new_seqs: dict[StationId, list[int]] = defaultdict(list)
+    for event_id in result.new_event_ids:
+        first = first_of[event_id]
+        new_seqs[first.accepted.station].append(first.event.seq)
+    result.watermarks = advance(conn, new_seqs, now)
+    result.dead_letters = [_letter(messages[i], reason) for i, reason in sorted(refused.items())]
+    if options.record_dead_letters:
+        insert_dead_letters(conn, result.dead_letters)
+    return result
+
+
+def _conflicts(conn: Connection, repeats: Sequence[_Item]) -> list[Conflict]:
+    """The repeats whose content differs from the stored event of the same event_id."""
+    if not repeats:
+        return []
+    stored = stored_payloads(conn, {item.event.event_id for item in repeats})
+    found = []
+    stored_hashes: dict[UUID, str] = {}
+    for item in repeats:
+        first: dict[str, Any] | None = stored.get(item.event.event_id)
+        if first is None:
+            continue  # not visible: nothing to compare with
+        first_hash = stored_hashes.setdefault(item.event.event_id, canonical_sha256(first))
+        second_hash = canonical_sha256(item.accepted.document.parsed())
+        if second_hash != first_hash:
+            found.append(
+                Conflict(
+                    event_id=item.event.event_id,
+                    station=str(item.accepted.station),
+                    received_at=item.message.received_at,
+                    first_sha256=first_hash,
+                    second_sha256=second_hash,
+                    second_payload=item.accepted.document.parsed(),
+                )
+            )
+    return found
+
+
+def _write_one_by_one(
+    engine: Engine,
+    items: Sequence[_Item],
+    refused: dict[int, str],
+    messages: Sequence[Inbound],
+    options: BatchOptions,
+) -> BatchResult:
+    result = BatchResult()
+    refused = dict(refused)
+    alone = BatchOptions(options.auto_register, record_dead_letters=False)
+    for item in items:
+        try:
+            with engine.begin() as connection:
+                result.merge(_write(connection, [item], {}, messages, alone))
+        except _ROW_ERRORS as exc:
+            _raise_if_unreachable(engine, exc)
+            refused[item.index] = f"the database refused the event: {_first_line(exc)}"
+    result.refused.update(refused)
+    result.dead_letters = [_letter(messages[i], reason) for i, reason in sorted(refused.items())]
+    if not options.record_dead_letters:
+        return result
+    try:
+        with engine.begin() as connection:
+            insert_dead_letters(connection, result.dead_letters)
+    except _ROW_ERRORS as exc:
+        # Not expected: dead letters are bytes and our own text. Keep the batch for a retry.
+        raise StoreUnavailable(f"dead letters refused: {_first_line(exc)}") from exc
+    return result
+
+
+def _letter(message: Inbound, reason: str) -> DeadLetter:
+    return DeadLetter(message.topic, reason, message.payload, message.received_at)
+
+
+def _transient(exc: BaseException) -> bool:
+    original = getattr(exc, "orig", None)
+    if getattr(original, "sqlstate", None) in _TRANSIENT_SQLSTATES:
+        return True
+    return "database is locked" in str(original or "")
+
+
+def _raise_if_unreachable(engine: Engine, exc: BaseException) -> None:
+    """Tell a refused row from a lost database: only the database answering proves the row."""
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+    except sa.exc.SQLAlchemyError:
+        raise StoreUnavailable(_first_line(exc)) from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    original = getattr(exc, "orig", None) or exc
+    return (str(original).strip().splitlines() or [type(original).__name__])[0]

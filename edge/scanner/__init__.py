@@ -1,0 +1,18 @@
+"""The scanner: camera, vision and line run together for one station's source.
+
+In: a source (its spec and the ``[pipeline]``, ``[capture]`` and ``[scanner]`` settings).
+Out: closed passages in capture order, and the figures of the run (frame rates, decode
+times, drops, reads).
+
+* ``scanner`` runs the capture process and the decode worker processes
+  (``decode_workers``) and feeds what they read, in frame order, to ``pipeline``, which
+  tracks and interprets it (read -> track -> interpret);
+* ``source_passes`` drives a scanner across passes of a source for the agent (a file
+  played again, a camera reopened) and reports its ``figures``; ``settings`` the
+  ``[scanner]`` section.
+
+The package itself imports nothing (import from its modules), so that loading its
+``settings`` module, as the edge's configuration does, pulls in no heavy dependency.
+"""
+
+__all__: list[str] = []

@@ -1,0 +1,288 @@
+"""The scan pipeline: frames in, closed item passages out (read -> track -> interpret).
+
+Reading a frame (locating its symbols and decoding them, :mod:`linetrace.edge.vision.reader`) is
+the only costly step and a pure function of the frame and the hints it gets, so the
+pipeline is split at that seam: :meth:`ScanPipeline.feed` reads and then calls
+:meth:`ScanPipeline.observe_reading`, and a scanner that reads in worker processes calls
+``observe_reading`` itself, in frame order, with what the workers read.
+
+Reads that fail a GS1 check (a wrong check digit, an impossible date, data that claims
+to be GS1 and is not) are never good reads: the passage is tracked like any other, so a
+bad label seen in twenty frames is one rejection, and when it closes it is logged with
+the reasons, counted in :attr:`ScanStats.rejected` and kept out of the passages
+returned. A passage the tracker marks as outvoted (a different code read more often at
+the same spot) is a misread and is dropped the same way, counted in ``misreads``; so is a
+linear code decoded in fewer than ``linear_confirmations`` frames, counted in
+``unconfirmed``. Interpretation runs once per passage, at close, not once per frame.
+
+A 2D symbol that no single frame has read is tried again from its last few views
+combined (:mod:`linetrace.edge.vision.stack`), here rather than in a worker: only here are the
+earlier frames known, and such symbols are few. A located symbol whose region closes
+without ever decoding becomes a ``noread`` passage carrying a JPEG snapshot of it
+(:mod:`linetrace.edge.line.regions` says when a region counts).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from linetrace.broker.contract.messages import EventKind
+from linetrace.edge.camera.frame import Frame
+from linetrace.edge.line.gs1 import interpret
+from linetrace.edge.line.passage import Passage
+from linetrace.edge.line.region_track import RegionTrack, shifted
+from linetrace.edge.line.regions import RegionTracker
+from linetrace.edge.line.track import PassageTracker, Track
+from linetrace.edge.vision.decode import Decoder, Symbol, ZbarDecoder, ZxingDecoder
+from linetrace.edge.vision.formats import (
+    DEFAULT_FORMATS,
+    LINEAR_FORMATS,
+)
+from linetrace.edge.vision.reader import FrameReader
+from linetrace.edge.vision.reading import Hint, Reading
+from linetrace.edge.vision.settings import PipelineConfig
+from linetrace.edge.vision.snapshot import encode_snapshot
+
+__all__ = ["ScanPipeline", "ScanStats", "build_decoder"]
+
+logger = logging.getLogger(__name__)
+
+# Application Identifiers that make a code name one item: a serial with its GTIN (21),
+# an SSCC (00), a GIAI (8004) or a GRAI with serial (8003).
+_SERIAL_AIS = frozenset({"21", "00", "8003", "8004"})
+
+
+@functools.lru_cache(maxsize=4096)
+def _serialised_text(symbology_id: str | None, text: str) -> bool:
+    meaning = interpret(symbology_id, text)
+    return meaning.gs1 is not None and not _SERIAL_AIS.isdisjoint(meaning.gs1)
+
+
+def _serialised(symbol: Symbol) -> bool:
+    """Whether ``symbol`` names one item by itself (cached: each code is seen many times)."""
+    return _serialised_text(symbol.symbology_id, symbol.text)
+
+
+def build_decoder(config: PipelineConfig) -> Decoder:
+    """The decoder ``config`` asks for (a worker process builds its own from the config)."""
+    if config.backend == "zbar":
+        return ZbarDecoder(config.formats)
+    return ZxingDecoder(
+        config.formats or DEFAULT_FORMATS,
+        try_rotate=config.try_rotate,
+        try_invert=config.try_invert,
+        try_downscale=config.try_downscale,
+    )
+
+
+@dataclass(slots=True)
+class ScanStats:
+    """Running counters of one pipeline; ``as_dict`` is what status and ``--stats`` show."""
+
+    frames: int = 0
+    symbols: int = 0  # decoded symbols, summed over frames (carried ones not counted)
+    reads: int = 0  # read passages handed out
+    noreads: int = 0  # symbols located during a passage and never decoded
+    rejected: int = 0  # passages dropped because a GS1 check failed
+    misreads: int = 0  # passages dropped as misreads of a code read more often in place
+    unconfirmed: int = 0  # linear-code passages decoded in too few frames to count
+    carried: int = 0  # regions not decoded because their label was read already
+    stacked: int = 0  # symbols read only from several frames' views combined
+    still: int = 0  # frames not read because nothing had changed
+    attempts: int = 0  # decoder calls
+    decode_seconds: float = 0.0
+
+    @property
+    def decode_ms_per_frame(self) -> float:
+        return 1000.0 * self.decode_seconds / self.frames if self.frames else 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        values: dict[str, float] = asdict(self)
+        values["decode_ms_per_frame"] = round(self.decode_ms_per_frame, 3)
+        values["decode_seconds"] = round(self.decode_seconds, 6)
+        return values
+
+
+class ScanPipeline:
+    """Read, track and interpret one camera's frames, in capture order.
+
+    :meth:`feed` reads a frame itself; a scanner that reads in worker processes asks
+    :meth:`hints` for the labels already read, has the frame read elsewhere, and hands the
+    :class:`~linetrace.edge.vision.reading.Reading` to :meth:`observe_reading`, in frame order.
+    """
+
+    def __init__(self, config: PipelineConfig, decoder: Decoder | None = None) -> None:
+        """``decoder``, when given, decodes whole frames instead of the config's reader."""
+        self.config = config
+        self._decoder = decoder
+        self._reader = FrameReader(config) if decoder is None else None
+        self._tracker = PassageTracker(config.window_s, serialised=_serialised)
+        self._regions = RegionTracker(
+            config.window_s,
+            config.linear_confirmations,
+            keep_views=config.stack and config.locate and self._reader is not None,
+        )
+        self._stats = ScanStats()
+        self._in_view: list[Symbol] = []  # the symbols of the last frame read
+
+    @property
+    def stats(self) -> ScanStats:
+        return self._stats
+
+    def hints(self, mono: float) -> list[Hint]:
+        """The labels already read, where they should be at ``mono`` (none if not tracked)."""
+        if not self.config.track_reads or not self.config.locate:
+            return []
+        self._regions.belt = self._tracker.belt
+        return self._regions.hints(mono)
+
+    def feed(self, frame: Frame) -> list[Passage]:
+        """Read ``frame``; return the passages it closed."""
+        if self._reader is None:
+            if self._decoder is None:
+                raise RuntimeError("a pipeline with neither a reader nor a decoder")
+            started = time.perf_counter()
+            symbols = self._decoder.decode(frame.image)
+            reading = Reading(loose=tuple(symbols), seconds=time.perf_counter() - started)
+        else:
+            reading = self._reader.read(frame.image, self.hints(frame.mono))
+        return self.observe_reading(frame, reading)
+
+    def observe(self, frame: Frame, symbols: Sequence[Symbol]) -> list[Passage]:
+        """Track ``symbols``, already decoded from the whole of ``frame``; return the
+        passages closed."""
+        return self.observe_reading(frame, Reading(loose=tuple(symbols)))
+
+    def observe_reading(self, frame: Frame, reading: Reading) -> list[Passage]:
+        """Track what was read in ``frame``; return the passages it closed, oldest first."""
+        stats = self._stats
+        stats.frames += 1
+        stats.decode_seconds += reading.seconds
+        stats.attempts += reading.attempts
+        decoded = reading.symbols
+        stats.carried += sum(1 for s in reading.sightings if s.carried is not None)
+        self._regions.belt = self._tracker.belt
+        carried, regions = self._regions.observe(
+            frame.index, frame.mono, frame.wall, reading.sightings, frame.image
+        )
+        decoded += self._read_stacks()
+        stats.symbols += len(decoded)
+        tracks = self._tracker.observe(frame.index, frame.mono, frame.wall, decoded, carried)
+        self._in_view = decoded + carried
+        return self._passages(tracks, regions)
+
+    def _read_stacks(self) -> list[Symbol]:
+        """Decode the combined views of the regions due (see :mod:`linetrace.edge.vision.stack`);
+        what they read counts as decoded in this frame."""
+        if self._reader is None:
+            return []
+        found: list[Symbol] = []
+        for track in self._regions.due_stacks():
+            if track.views is None:
+                raise RuntimeError("a stack due on a region without views")
+            started = time.perf_counter()
+            image = track.views.combined()
+            # The views are cut centred on the region (cv2.getRectSubPix's convention).
+            (cx, cy), (side, _) = track.region.centre, track.views.size
+            dx, dy = cx - (side - 1) / 2, cy - (side - 1) / 2
+            symbols, calls = self._reader.read_region(image, track.region.moved(-dx, -dy))
+            self._stats.attempts += calls
+            self._stats.decode_seconds += time.perf_counter() - started
+            if symbols:
+                in_frame = [shifted(symbol, dx, dy) for symbol in symbols]
+                self._regions.record_stacked(track, in_frame)
+                self._stats.stacked += len(in_frame)
+                found += in_frame
+        return found
+
+    def observe_still(self, index: int, mono: float, wall: datetime) -> list[Passage]:
+        """A frame that did not change since the last one read: what was in view still is.
+
+        Nothing is decoded or counted as decoded, so a still line confirms nothing.
+        """
+        self._stats.frames += 1
+        self._stats.still += 1
+        regions = self._regions.observe_still(index, mono, wall)
+        tracks = self._tracker.observe(index, mono, wall, (), self._in_view)
+        return self._passages(tracks, regions)
+
+    def finish(self) -> list[Passage]:
+        """Close every open passage at the end of the stream."""
+        return self._passages(self._tracker.finish(), self._regions.finish())
+
+    def _passages(self, tracks: list[Track], regions: list[RegionTrack]) -> list[Passage]:
+        passages = [p for p in map(self._passage, tracks) if p is not None]
+        passages += [self._noread(region) for region in regions if region.is_noread]
+        return sorted(passages, key=lambda passage: passage.first_seen)
+
+    def _noread(self, region: RegionTrack) -> Passage:
+        self._stats.noreads += 1
+        snapshot = encode_snapshot(region.snapshot) if region.snapshot is not None else None
+        logger.info(
+            "no-read: a symbol seen in %d frames from %s never decoded",
+            region.frames,
+            region.first_seen.isoformat(timespec="milliseconds"),
+        )
+        return Passage(
+            kind=EventKind.NOREAD,
+            first_seen=region.first_seen,
+            last_seen=region.last_seen,
+            frames=region.frames,
+            snapshot=snapshot,
+        )
+
+    def _passage(self, track: Track) -> Passage | None:
+        symbol = track.symbol
+        if track.outvoted:
+            self._stats.misreads += 1
+            logger.info(
+                "dropped %s %r (%s frames) as a misread of %s",
+                symbol.symbology,
+                symbol.text,
+                track.frames,
+                ", ".join(f"{r.symbol.text!r} ({r.frames} frames)" for r in track.rivals),
+            )
+            return None
+        needed = self.config.linear_confirmations
+        if symbol.symbology in LINEAR_FORMATS and track.decodes < needed:
+            self._stats.unconfirmed += 1
+            logger.info(
+                "dropped %s %r as unconfirmed: decoded in %d frame(s), %d needed",
+                symbol.symbology,
+                symbol.text,
+                track.decodes,
+                needed,
+            )
+            return None
+        meaning = interpret(symbol.symbology_id, symbol.text, symbology=symbol.symbology)
+        if not meaning.valid:
+            self._stats.rejected += 1
+            logger.warning(
+                "rejected %s %r seen in %s frames: %s",
+                symbol.symbology,
+                symbol.text,
+                track.frames,
+                "; ".join(meaning.failures),
+            )
+            return None
+        self._stats.reads += 1
+        located = self._regions.first_located.get(symbol.key)
+        return Passage(
+            kind=EventKind.READ,
+            first_seen=track.first_seen,
+            last_seen=track.last_seen,
+            frames=track.frames,
+            symbology=symbol.symbology,
+            symbology_id=symbol.symbology_id,
+            text=symbol.text,
+            gs1=meaning.gs1,
+            checks=dict(meaning.checks),
+            first_frame=track.first_index,
+            first_frame_in_view=min(located, track.first_index) if located is not None else None,
+            ec_used=track.ec_used,
+        )
