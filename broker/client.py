@@ -18,7 +18,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from linetrace.errors import BrokerError
 from linetrace.settings import Section
@@ -93,9 +93,14 @@ class MqttSettings(Section):
     def _ca_needs_tls(self) -> MqttSettings:
         if self.tls_ca_file is not None and not self.tls:
             raise ValueError("tls_ca_file is set but tls is false; set tls = true to use it")
-        if self.tls_ca_file is not None and not self.tls_ca_file.is_file():
-            raise ValueError(f"tls_ca_file {self.tls_ca_file} does not exist")
         return self
+
+    @field_validator("tls_ca_file")
+    @classmethod
+    def _ca_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"CA file {value} does not exist")
+        return value
 
     @property
     def password_text(self) -> str | None:

@@ -64,7 +64,7 @@ def test_the_file_is_read_and_the_environment_overrides_it(
         ('[database]\nurl = "::nonsense"\n', "database.url: Value error, not a database URL"),
         (
             '[mqtt]\ntls = true\ntls_ca_file = "/no/such/ca.pem"\n',
-            "mqtt: Value error, tls_ca_file /no/such/ca.pem does not exist",
+            "mqtt.tls_ca_file: Value error, CA file /no/such/ca.pem does not exist",
         ),
         ("colour = 1\n", "colour: Extra inputs are not permitted"),
         ("[ingest]\ndead_letter_alarm_threshold = 0\n", "ingest.dead_letter_alarm_threshold"),

@@ -171,7 +171,7 @@ def test_tls_files_are_checked_at_start(tmp_path: Path) -> None:
         "port = 1884", 'port = 8883\ntls = true\ntls_ca_file = "nope.pem"'
     )
     [problem] = problems_of(write(tmp_path, missing))
-    assert problem.startswith("mqtt: Value error, tls_ca_file nope.pem does not exist")
+    assert problem.startswith("mqtt.tls_ca_file: Value error, CA file nope.pem does not exist")
 
     ca = tmp_path / "ca.pem"
     ca.write_text("-----BEGIN CERTIFICATE-----\n")
