@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     from linetrace import demo
     from linetrace.broker import cli as broker_cli
     from linetrace.central import cli as central_cli
+    from linetrace.central.relay.sandbox import cli as sandbox_cli
     from linetrace.edge.cli import parser as edge_cli
     from linetrace.synth import cli as synth_cli
 
@@ -33,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     edge_cli.register(parts)
     central_cli.register(parts)
     broker_cli.register(parts)
+    portal = parts.add_parser("portal", help="stand-in relay targets for tests and the demo")
+    sandbox_cli.register(portal.add_subparsers(dest="verb", required=True, metavar="VERB"))
     synth_cli.register(parts)
     demo.register(parts)
     return parser
