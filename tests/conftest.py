@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from linetrace.broker.mosquitto import MosquittoNotFoundError, find_mosquitto
-from linetrace.broker.mosquitto.local import LocalBroker, free_port
+from linetrace.broker.mosquitto.local import LocalBroker
+from linetrace.ports import free_port
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 

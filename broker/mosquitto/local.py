@@ -25,6 +25,7 @@ from linetrace.broker.mosquitto.accounts import add_service, add_station
 from linetrace.broker.mosquitto.directory import Credentials, init_broker
 from linetrace.broker.mosquitto.process import broker_command, reload
 from linetrace.errors import BrokerError
+from linetrace.ports import free_port
 
 __all__ = [
     "BROKER_RELOAD_TIMEOUT_S",
@@ -46,13 +47,6 @@ CONNACK_TIMEOUT_S = 1.0
 POLL_S = 0.02
 # What Mosquitto logs once it has started, signal handlers included.
 _RUNNING_LINE = re.compile(r"mosquitto version \S+ running$", re.MULTILINE)
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that was free on ``host`` a moment ago."""
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

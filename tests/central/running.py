@@ -13,7 +13,8 @@ from pathlib import Path
 
 import httpx
 
-from linetrace.broker.mosquitto.local import LocalBroker, free_port
+from linetrace.broker.mosquitto.local import LocalBroker
+from linetrace.ports import free_port
 from tests.central.central_main import main
 from tests.central.helpers import STATION
 from tests.conditions import wait_until

@@ -24,13 +24,14 @@ from prometheus_client.parser import text_string_to_metric_families
 from linetrace.broker.contract.messages import BatchAnnouncement, EventKind
 from linetrace.broker.contract.topics import StationId
 from linetrace.broker.mosquitto import Credentials
-from linetrace.broker.mosquitto.local import LocalBroker, free_port
+from linetrace.broker.mosquitto.local import LocalBroker
 from linetrace.edge.agent import AgentSummary, run_agent
 from linetrace.edge.cli.check import run_checks
 from linetrace.edge.config import ENV_PREFIX, EdgeConfig
 from linetrace.edge.delivery.outbox import Outbox
 from linetrace.edge.line.checks import CHECK_BATCH_GTIN, CHECK_BATCH_LOT, CHECK_EXPIRY
 from linetrace.edge.line.gs1 import to_hri
+from linetrace.ports import free_port
 from linetrace.synth.conveyor import ConveyorSpec, Truth, write_conveyor
 from tests.edge.delivery.acking_sink import AckingSink
 

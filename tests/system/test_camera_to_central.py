@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 import tomli_w
 
-from linetrace.broker.mosquitto.local import LocalBroker, free_port
+from linetrace.broker.mosquitto.local import LocalBroker
+from linetrace.ports import free_port
 from linetrace.processes import Child, linetrace_argv, stop_all, wait_for_port
 from linetrace.synth.conveyor import ConveyorSpec, Truth, write_conveyor
 

@@ -28,8 +28,9 @@ from sqlalchemy.engine import make_url
 from linetrace.broker.client import MqttSettings, make_client
 from linetrace.broker.contract.messages import AckWatermark
 from linetrace.broker.contract.topics import Channel, StationId, subscription, topic
-from linetrace.broker.mosquitto.local import LocalBroker, free_port
+from linetrace.broker.mosquitto.local import LocalBroker
 from linetrace.central.store import events, open_engine
+from linetrace.ports import free_port
 from linetrace.processes import Child, linetrace_argv, stop_all
 from tests.central.helpers import Publisher, events_topic, make_event
 from tests.conditions import wait_until

@@ -11,7 +11,8 @@ import pytest
 
 from linetrace.broker.contract.topics import Channel, StationId, subscription, topic
 from linetrace.broker.mosquitto import MAX_PACKET_KIB, Credentials, Role, TlsFiles, init_broker
-from linetrace.broker.mosquitto.local import LocalBroker, free_port
+from linetrace.broker.mosquitto.local import LocalBroker
+from linetrace.ports import free_port
 from tests.broker.mqtt_probe import (
     ACCEPTED,
     NOT_AUTHORIZED,

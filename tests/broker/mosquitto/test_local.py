@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from linetrace.broker.mosquitto import MosquittoNotFoundError, find_mosquitto
-from linetrace.broker.mosquitto.local import LocalBroker, free_port
+from linetrace.broker.mosquitto.local import LocalBroker
+from linetrace.ports import free_port
 from tests.broker.mqtt_probe import SUCCESS, Probe
 
 

@@ -25,7 +25,8 @@ from linetrace.broker.mosquitto import (
     reload_running,
     running_pid,
 )
-from linetrace.broker.mosquitto.local import LocalBroker, free_port
+from linetrace.broker.mosquitto.local import LocalBroker
+from linetrace.ports import free_port
 from tests.broker.mqtt_probe import ACCEPTED, SUCCESS, Probe
 
 STATION = StationId("hcm", "line1", "st1")

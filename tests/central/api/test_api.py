@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from linetrace.broker.mosquitto.local import free_port
 from linetrace.central.api.app import create_app
 from linetrace.central.store import event_row, head_revision, insert_events, open_engine
+from linetrace.ports import free_port
 from tests.central.helpers import HCM, central_settings, make_event
 
 RECEIVED = datetime(2025, 3, 1, 1, 30, tzinfo=UTC)

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import uvicorn
 
-from linetrace.broker.mosquitto.local import free_port
 from linetrace.central.api.app import create_app
 from linetrace.central.store import event_row, insert_events, open_engine
+from linetrace.ports import free_port
 from tests.central.helpers import central_settings, make_event
 
 pytestmark = pytest.mark.chromium

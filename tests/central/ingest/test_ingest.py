@@ -15,10 +15,11 @@ import sqlalchemy as sa
 
 from linetrace.broker.contract.messages import MAX_EVENT_BYTES
 from linetrace.broker.mosquitto import Credentials
-from linetrace.broker.mosquitto.local import LocalBroker, free_port
+from linetrace.broker.mosquitto.local import LocalBroker
 from linetrace.central.config import CentralSettings, IngestSettings
 from linetrace.central.ingest.service import Ingest
 from linetrace.central.store import dead_letters, events, open_engine
+from linetrace.ports import free_port
 from tests.central.helpers import (
     STATION,
     Publisher,

@@ -11,9 +11,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from linetrace.broker.mosquitto.local import free_port
 from linetrace.central.ingest.write_batch import Inbound, StoreUnavailable, write_batch
 from linetrace.central.store import dead_letters, events, open_engine
+from linetrace.ports import free_port
 from tests.central.helpers import STATION, events_topic, make_event, register
 
 NOW = datetime(2025, 3, 1, 1, 0, tzinfo=UTC)

@@ -10,9 +10,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from linetrace.broker.contract.topics import StationId
-from linetrace.broker.mosquitto.local import free_port
 from linetrace.edge.delivery.metrics import MetricsError, MetricsServer
 from linetrace.edge.delivery.status import StationFigures
+from linetrace.ports import free_port
 
 STATION = StationId("hcm1", "L1", "pack-1")
 

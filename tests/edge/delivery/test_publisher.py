@@ -19,13 +19,14 @@ from linetrace.broker.client import MqttSettings
 from linetrace.broker.contract.messages import EventKind
 from linetrace.broker.contract.topics import Channel, StationId, topic
 from linetrace.broker.mosquitto import Credentials, init_broker, running_pid
-from linetrace.broker.mosquitto.local import LocalBroker, free_port
+from linetrace.broker.mosquitto.local import LocalBroker
 from linetrace.edge.config import default_client_id
 from linetrace.edge.delivery.mqtt_link import check_broker
 from linetrace.edge.delivery.outbox import Outbox
 from linetrace.edge.delivery.publisher import Publisher
 from linetrace.edge.line.passage import Passage
 from linetrace.errors import BrokerError
+from linetrace.ports import free_port
 from tests.broker.mosquitto.test_access import make_certificates
 from tests.edge.delivery.acking_sink import AckingSink
 from tests.edge.delivery.event_sink import EventSink
