@@ -17,6 +17,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from linetrace.broker.client import MqttSettings
+from linetrace.central.relay.settings import RelaySettings
 from linetrace.settings import Section, SettingsModel
 from linetrace.settings import load_settings as load_process_settings
 
@@ -222,6 +223,9 @@ class CentralSettings(SettingsModel):
         default_factory=IngestSettings, description="How events are batched into the database."
     )
     api: ApiSettings = Field(default_factory=ApiSettings, description="The HTTP API.")
+    relay: RelaySettings = Field(
+        default_factory=RelaySettings, description="Sending stored events on to portals."
+    )
 
     @property
     def database_url(self) -> str:

@@ -69,6 +69,7 @@ def _dead_letters_replay(args: argparse.Namespace) -> int:
             engine,
             reason_prefix=args.reason_prefix,
             auto_register=settings.ingest.auto_register_stations,
+            relay_targets=tuple(target.name for target in settings.relay.targets),
         )
     except (SQLAlchemyError, StoreUnavailable) as exc:
         print(f"linetrace central dead-letters replay: {short_reason(exc)}", file=sys.stderr)

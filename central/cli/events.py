@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from linetrace.central.cli.common import add_config, positive, settings_of, short_reason
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
+    from sqlalchemy.engine import Connection, Engine
 
     from linetrace.central.query.events import Cursor, EventQuery
 
@@ -31,6 +31,18 @@ def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--limit", type=positive, default=100, help="most events to print (default 100)"
     )
     events.set_defaults(handler=_events)
+
+    event = verbs.add_parser("event", help="act on one stored event: retract")
+    actions = event.add_subparsers(dest="action", required=True, metavar="ACTION")
+    retract = actions.add_parser(
+        "retract",
+        help="send an EPCIS ErrorDeclaration of the event to every target that has it "
+        "(nothing is deleted)",
+    )
+    add_config(retract)
+    retract.add_argument("event_id", metavar="EVENT_ID", help="the stored event's id (UUID)")
+    retract.add_argument("--reason", required=True, help="why the event is wrong")
+    retract.set_defaults(handler=_retract)
 
 
 def _events(args: argparse.Namespace) -> int:
@@ -80,3 +92,40 @@ def _print_events(engine: Engine, filters: EventQuery, limit: int) -> None:
         if page.next_cursor is None or not page.events:
             return
         cursor = page.events[-1].cursor
+
+
+def _retract(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+    from uuid import UUID
+
+    import sqlalchemy as sa
+
+    from linetrace.central.cli.common import in_database, refuse
+    from linetrace.central.relay.queue import queue_retractions
+    from linetrace.central.store import events
+
+    try:
+        event_id = UUID(args.event_id)
+    except ValueError:
+        return refuse(args, f"{args.event_id!r} is not an event id (a UUID)", status=2)
+    queued: list[str] = []
+    found: list[bool] = []
+
+    def work(connection: Connection) -> None:
+        stored = connection.execute(
+            sa.select(events.c.event_id).where(events.c.event_id == event_id)
+        ).first()
+        found.append(stored is not None)
+        if stored is not None:
+            queued.extend(queue_retractions(connection, event_id, args.reason, datetime.now(UTC)))
+
+    status = in_database(args, work)
+    if status != 0:
+        return status
+    if not found[0]:
+        return refuse(args, f"no stored event {event_id}")
+    if queued:
+        print(f"retraction of {event_id} queued for {', '.join(queued)}")
+    else:
+        print(f"no target has {event_id} (or its retraction is queued already): nothing to send")
+    return 0

@@ -62,6 +62,7 @@ def replay_dead_letters(
     reason_prefix: str | None = None,
     auto_register: bool = False,
     chunk: int = REPLAY_CHUNK,
+    relay_targets: tuple[str, ...] = (),
 ) -> ReplayReport:
     """Re-ingest the dead letters not replayed yet (those whose reason starts with the prefix)."""
     report = ReplayReport()
@@ -72,19 +73,20 @@ def replay_dead_letters(
         if not letters:
             return report
         after = letters[-1].id
-        _replay_chunk(engine, letters, auto_register, report)
+        options = BatchOptions(
+            auto_register, record_dead_letters=False, relay_targets=relay_targets
+        )
+        _replay_chunk(engine, letters, options, report)
 
 
 def _replay_chunk(
     engine: Engine,
     letters: list[_Letter],
-    auto: bool,
+    options: BatchOptions,
     report: ReplayReport,
 ) -> None:
     messages = [Inbound(row.topic, row.payload, row.received_at) for row in letters]
-    result = write_batch(
-        engine, messages, BatchOptions(auto_register=auto, record_dead_letters=False)
-    )
+    result = write_batch(engine, messages, options)
     report.examined += len(letters)
     report.stored += result.stored
     report.already_stored += len(letters) - result.stored - len(result.refused)

@@ -138,7 +138,10 @@ class Ingest:
         self._watermarks = WatermarkPublisher(
             self.publish_retained, lambda: self.connected, self._counters
         )
-        self._options = BatchOptions(auto_register=settings.ingest.auto_register_stations)
+        self._options = BatchOptions(
+            auto_register=settings.ingest.auto_register_stations,
+            relay_targets=tuple(target.name for target in settings.relay.targets),
+        )
         self._receiver = ReceiverProcess(
             self._receiver_config,
             ReceiverEvents(

@@ -9,7 +9,8 @@ A batch goes through these steps, all committed together or not at all:
    kept, so a replay can take them in once the station is registered);
 3. the events are inserted once each (idempotent on ``event_id``), and what central
    derives from new events (batch checks, containment:
-   :mod:`linetrace.central.derive.on_stored`) is written;
+   :mod:`linetrace.central.derive.on_stored`) is written; the new events are queued
+   for the relay's targets (:mod:`linetrace.central.relay.queue`);
 4. an ``event_id`` already stored with different content is recorded as a conflict;
 5. the stations' seq progress advances (:mod:`linetrace.central.derive.progress`); the
    caller publishes the new watermarks after the commit.
@@ -28,7 +29,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -48,6 +49,7 @@ from linetrace.central.derive.on_stored import on_events_stored
 from linetrace.central.derive.progress import advance
 from linetrace.central.derive.stations import admit
 from linetrace.central.ingest.validation import Accepted, accept
+from linetrace.central.relay.queue import enqueue_events
 from linetrace.central.store import DeadLetter, event_row, insert_dead_letters, insert_events
 from linetrace.errors import ContractError, LinetraceError
 
@@ -85,6 +87,8 @@ class BatchOptions:
 
     auto_register: bool = False
     record_dead_letters: bool = True
+    # The relay targets each new event is queued for, in the same transaction.
+    relay_targets: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -193,7 +197,10 @@ def _write(
     ]
     result.new_event_ids = insert_events(conn, rows)
     # Batch checks and containment, derived in this transaction (see central/derive/on_stored.py).
-    on_events_stored(conn, [row for row in rows if row["event_id"] in result.new_event_ids])
+    new_rows = [row for row in rows if row["event_id"] in result.new_event_ids]
+    on_events_stored(conn, new_rows)
+    # Outside the derivation's savepoint: a queued event must commit with its event.
+    enqueue_events(conn, new_rows, options.relay_targets, now)
     repeats = [
         item
         for item in admitted
@@ -249,7 +256,7 @@ def _write_one_by_one(
 ) -> BatchResult:
     result = BatchResult()
     refused = dict(refused)
-    alone = BatchOptions(options.auto_register, record_dead_letters=False)
+    alone = replace(options, record_dead_letters=False)
     for item in items:
         try:
             with engine.begin() as connection:

@@ -10,6 +10,7 @@ SQLAlchemy Core throughout: the ingest inserts thousands of rows a second and th
 queries are few and explicit, so an ORM would add cost without saving code.
 """
 
+from linetrace.central.store import relay_tables  # noqa: F401  (its tables join metadata)
 from linetrace.central.store.engine import open_engine, redacted
 from linetrace.central.store.gs1keys import Gs1Keys, extract_keys
 from linetrace.central.store.migrate import current_revision, head_revision, upgrade

@@ -9,7 +9,10 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from linetrace.central.store import trace_tables  # noqa: F401  (its tables join metadata)
+from linetrace.central.store import (
+    relay_tables,  # noqa: F401  (its tables join metadata)
+    trace_tables,  # noqa: F401  (its tables join metadata)
+)
 from linetrace.central.store.engine import open_engine
 from linetrace.central.store.tables import metadata
 
