@@ -18,13 +18,17 @@ from linetrace.central.api import (
     dead_letters,
     events,
     health,
+    master_data,
+    portal,
     products,
+    relay,
     stations,
     traces,
 )
 from linetrace.central.config import CentralSettings
 from linetrace.central.ingest.announce import BatchAnnouncer
 from linetrace.central.ingest.service import Ingest
+from linetrace.central.relay.process import start_relay
 from linetrace.central.store import open_engine, redacted
 
 __all__ = ["create_app"]
@@ -53,9 +57,13 @@ def create_app(
             # Before the ingest connects, so that its first connect announces the batches.
             app.state.announcer = BatchAnnouncer.attach(app.state.ingest, app.state.engine)
             app.state.ingest.start()
+        # The relay in a supervised child process of its own (see central/relay/process.py).
+        app.state.relay = start_relay(settings) if run_ingest else None
         try:
             yield
         finally:
+            if app.state.relay is not None:
+                await asyncio.to_thread(app.state.relay.stop)
             if app.state.announcer is not None:
                 await asyncio.to_thread(app.state.announcer.stop)
             if app.state.ingest is not None:
@@ -76,6 +84,9 @@ def create_app(
     app.include_router(alarms.router)
     app.include_router(dead_letters.router)
     app.include_router(products.router)
+    app.include_router(master_data.router)
+    app.include_router(portal.router)
+    app.include_router(relay.router)
     app.include_router(batches.router)
     app.include_router(traces.router)
     app.include_router(web.router)

@@ -15,8 +15,12 @@ from linetrace.central.cli import (
     batches,
     dead_letters,
     events,
+    export,
     lot_summaries,
+    master_data,
+    portal,
     products,
+    relay,
     run,
     stations,
     traces,
@@ -25,7 +29,20 @@ from linetrace.central.cli import (
 __all__ = ["register"]
 
 # In the order ``linetrace central --help`` lists them.
-_AREAS = (run, events, stations, dead_letters, products, batches, traces, lot_summaries)
+_AREAS = (
+    run,
+    events,
+    stations,
+    dead_letters,
+    products,
+    master_data,
+    batches,
+    traces,
+    lot_summaries,
+    export,
+    portal,
+    relay,
+)
 
 
 def register(parts: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -30,6 +30,8 @@ def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--standard", action="append", default=[], help="an applied standard (repeatable)"
     )
     put.add_argument("--description", help="free description")
+    put.add_argument("--brand", help="brand or trademark, if any")
+    put.add_argument("--model-code", help="model code or mark, if any")
     put.set_defaults(handler=_product_set)
     products = product_actions.add_parser("list", help="print the products as JSON lines")
     add_config(products)
@@ -54,6 +56,8 @@ def _product_set(args: argparse.Namespace) -> int:
             unit=args.unit,
             standards=args.standard,
             description=args.description,
+            brand=args.brand,
+            model_code=args.model_code,
         )
     except (InvalidCode, ValidationError) as exc:
         return refuse(args, str(exc), status=2)

@@ -1,10 +1,11 @@
 """Product master data, keyed by GTIN: what a trace shows about the product itself.
 
 Circular 02/2024/TT-BKHCN asks every traceability record to carry the product's name and
-image, the producer's name and address, and the standards applied; these are the same
-for every item of a product, so they are kept once here and joined into the traces by
-GTIN. A GTIN is stored as GTIN-14 (the form the events carry), whichever length it was
-given in, and only with a valid check digit.
+image, the producer's name and address, the brand and model code, and the standards
+applied; these are the same for every item of a product, so they are kept once here and
+joined into the traces by GTIN. A GTIN is stored as GTIN-14 (the form the events carry), whichever length it was
+given in, and only with a valid check digit. A product's producer fields are for goods
+made by someone else: left empty, the organisation's own (:mod:`.master_data`) applies.
 """
 
 from __future__ import annotations
@@ -68,7 +69,13 @@ class ProductData(BaseModel):
         description="Standards applied: TCVN, QCVN, international, regional or in-house.",
     )
     description: Annotated[str, Field(max_length=5000)] | None = Field(
-        default=None, description="Free description: brand, model, ingredients, warnings."
+        default=None, description="Free description: ingredients, warnings."
+    )
+    brand: Annotated[str, Field(min_length=1, max_length=200)] | None = Field(
+        default=None, description="Brand or trademark (Thương hiệu, nhãn hiệu), if any."
+    )
+    model_code: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+        default=None, description="Model code or mark (mã ký hiệu), if any."
     )
 
 

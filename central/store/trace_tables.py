@@ -24,10 +24,13 @@ __all__ = [
     "batches",
     "containment",
     "event_checks",
+    "locations",
     "lot_containers",
     "lot_station_summaries",
     "lot_summaries",
+    "producer",
     "products",
+    "vn_portal_records",
 ]
 
 _BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite rowid needs INTEGER
@@ -54,6 +57,54 @@ products = sa.Table(
     sa.Column("description", sa.Text()),
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
+    sa.Column("brand", sa.Text(), comment="brand or trademark (Circular 02/2024 element 8)"),
+    sa.Column("model_code", sa.String(64), comment="model code / mark, if any (element 8)"),
+)
+
+# The organisation this central belongs to: the account on the national portal and the
+# default producer of every product (a product's own producer_* columns override it for a
+# trader's goods made elsewhere). One row: the CHECK keeps a second from appearing.
+producer = sa.Table(
+    "producer",
+    metadata,
+    sa.Column("id", sa.SmallInteger(), primary_key=True, autoincrement=False),
+    sa.Column("name", sa.Text(), nullable=False),
+    sa.Column("address", sa.Text(), nullable=False),
+    sa.Column("gln", sa.String(13), comment="GS1 GLN of the organisation (AI 417)"),
+    sa.Column("tax_code", sa.String(14), comment="Vietnamese tax code (MST), 10 or 10-3 digits"),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+    sa.CheckConstraint("id = 1", name="ck_producer_one_row"),
+)
+
+# Named places behind the GLNs the stations carry: the portal's location trace codes.
+locations = sa.Table(
+    "locations",
+    metadata,
+    sa.Column("gln", sa.String(13), primary_key=True, comment="GS1 GLN (AI 414), check verified"),
+    sa.Column("name", sa.Text(), nullable=False),
+    sa.Column("address", sa.Text(), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False, comment="factory, warehouse, store, farm ..."),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+# What the national portal (vn-portal adapter) holds of ours: one row per record it has
+# created there (organisation, product, location, chain per batch, stage), with the
+# portal's id, a fingerprint of what was sent (a change resends it) and when the portal
+# confirmed it. A row with no portal_id is a create whose answer may have been lost: the
+# adapter looks the record up by its reference before creating it again.
+vn_portal_records = sa.Table(
+    "vn_portal_records",
+    metadata,
+    sa.Column("target", sa.String(64), primary_key=True, comment="relay target name"),
+    sa.Column("record_kind", sa.String(16), primary_key=True),
+    sa.Column("record_key", sa.String(128), primary_key=True, comment="our key: GTIN, GLN ..."),
+    sa.Column("portal_id", sa.Text(), comment="the portal's id; null until it answered"),
+    sa.Column("fingerprint", sa.String(64), nullable=False, comment="sha-256 of what was sent"),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+    sa.Column("confirmed_at", UtcDateTime(), comment="null until confirmed"),
 )
 
 batches = sa.Table(
