@@ -1,8 +1,10 @@
 """``linetrace demo``: the whole loop on one machine, on embedded defaults.
 
 It generates a conveyor video, sets up a broker with a station and a central account,
-then runs Mosquitto, central (SQLite) and one edge agent that plays the video as a live
-camera would. Everything it writes goes to one state folder, so a second run reuses the
+then runs Mosquitto, central (SQLite), one edge agent that plays the video as a live
+camera would, and a local EPCIS 2.0 repository (the project's portal sandbox) that
+central's relay delivers every read to, as it would to the national portal or a buyer's
+repository. Everything it writes goes to one state folder, so a second run reuses the
 video and the credentials and a ``rm -r`` of the folder starts afresh.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -24,7 +27,8 @@ from types import FrameType
 
 import tomli_w
 
-from linetrace.broker.mosquitto.local import LocalBroker, free_port
+from linetrace.broker.mosquitto.local import LocalBroker
+from linetrace.ports import free_port
 from linetrace.processes import STOP_GRACE_S, Child, linetrace_argv, stop_all, wait_for_port
 
 __all__ = ["DemoPlan", "register", "run_demo"]
@@ -36,6 +40,9 @@ STATION = "demo-site/line-1/pack-1"
 PROGRESS_EVERY_S = 5.0
 # Central migrates its database before it listens; on a slow machine that takes seconds.
 START_TIMEOUT_S = 60.0
+# The relay target the demo runs: an asynchronous EPCIS repository, the common kind.
+SANDBOX_PROFILE = "epcis-async"
+RELAY_TARGET = "demo-epcis"
 
 
 def register(parts: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -66,6 +73,13 @@ def register(parts: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser.add_argument(
         "--broker-port", type=int, default=0, help="port of the broker (default: a free one)"
     )
+    parser.add_argument(
+        "--sandbox-port",
+        type=int,
+        default=0,
+        help="port of the EPCIS sandbox the relay delivers to (default: a free one)",
+    )
+    parser.add_argument("--no-relay", action="store_true", help="run no sandbox and relay nothing")
     parser.set_defaults(handler=run_demo)
 
 
@@ -76,10 +90,15 @@ class DemoPlan:
     state: Path
     broker_port: int
     api_port: int
+    sandbox_port: int | None  # None: no relay
 
     @property
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def sandbox_url(self) -> str:
+        return f"http://127.0.0.1:{self.sandbox_port}"
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -89,6 +108,7 @@ def run_demo(args: argparse.Namespace) -> int:
         state=state,
         broker_port=args.broker_port or free_port(),
         api_port=args.api_port,
+        sandbox_port=None if args.no_relay else args.sandbox_port or free_port(),
     )
     print(f"linetrace demo: state folder {state}", flush=True)
     video = _prepare_video(state, args.items, args.items_per_second, args.seed)
@@ -100,8 +120,8 @@ def run_demo(args: argparse.Namespace) -> int:
         _announce(plan, video)
         _watch(plan, broker, children, stop, args.duration)
     finally:
-        print("linetrace demo: stopping edge, central and broker ...", flush=True)
-        stop_all([children["edge"], children["central"]])
+        print("linetrace demo: stopping edge, central, sandbox and broker ...", flush=True)
+        stop_all([children[name] for name in ("edge", "central", "sandbox") if name in children])
         logger.info("broker stopped (exit code %s)", broker.stop(STOP_GRACE_S))
         print("linetrace demo: stopped; logs are in " + str(state / "logs"), flush=True)
     return 0
@@ -145,6 +165,7 @@ def _prepare_stack(plan: DemoPlan, video: Path) -> tuple[LocalBroker, dict[str, 
                     "password": central_creds.password,
                 },
                 "api": {"host": "127.0.0.1", "port": plan.api_port},
+                "relay": _relay_settings(plan),
             }
         )
     )
@@ -177,7 +198,7 @@ def _prepare_stack(plan: DemoPlan, video: Path) -> tuple[LocalBroker, dict[str, 
         )
     )
     (plan.state / "edge").mkdir(exist_ok=True)
-    return broker, {
+    children = {
         "central": Child(
             "central",
             linetrace_argv("central", "run", "--config", str(central_toml)),
@@ -187,10 +208,40 @@ def _prepare_stack(plan: DemoPlan, video: Path) -> tuple[LocalBroker, dict[str, 
             "edge", linetrace_argv("edge", "run", "--config", str(edge_toml)), logs / "edge.log"
         ),
     }
+    if plan.sandbox_port is not None:
+        children["sandbox"] = Child("sandbox", _sandbox_argv(plan), logs / "sandbox.log")
+    return broker, children
+
+
+def _relay_settings(plan: DemoPlan) -> dict[str, object]:
+    """Central relays every read to the sandbox, as it would to a real EPCIS repository."""
+    if plan.sandbox_port is None:
+        return {"run": False}
+    return {"targets": [{"name": RELAY_TARGET, "kind": "epcis", "url": plan.sandbox_url}]}
+
+
+def _sandbox_argv(plan: DemoPlan) -> list[str]:
+    argv = linetrace_argv(
+        "portal", "sandbox", "--profile", SANDBOX_PROFILE, "--port", str(plan.sandbox_port)
+    )
+    schema = _epcis_schema()
+    return [*argv, "--schema", str(schema)] if schema is not None else argv
+
+
+def _epcis_schema() -> Path | None:
+    """GS1's EPCIS 2.0 JSON Schema when this machine has it (it is not shipped with us)."""
+    configured = os.environ.get("LINETRACE_EPCIS_SCHEMA")
+    if configured:
+        return Path(configured)
+    beside = Path.cwd().parent / "shared" / "epcis" / "schema" / "EPCIS-JSON-Schema.json"
+    return beside if beside.is_file() else None
 
 
 def _start(broker: LocalBroker, children: dict[str, Child], plan: DemoPlan) -> None:
     broker.start(START_TIMEOUT_S)
+    if plan.sandbox_port is not None:
+        children["sandbox"].start()
+        wait_for_port("127.0.0.1", plan.sandbox_port, START_TIMEOUT_S, children["sandbox"])
     children["central"].start()
     wait_for_port("127.0.0.1", plan.api_port, START_TIMEOUT_S, children["central"])
     children["edge"].start()
@@ -203,10 +254,24 @@ def _announce(plan: DemoPlan, video: Path) -> None:
         f"  events     {plan.api_url}/api/events\n"
         f"  health     {plan.api_url}/healthz\n"
         f"  API docs   {plan.api_url}/docs\n"
+        f"  relay      {plan.api_url}/api/relay\n"
         f"  broker     mqtt://127.0.0.1:{plan.broker_port} (credentials in "
         f"{plan.state / 'broker' / 'credentials'})\n"
-        f"  camera     {video}\n",
+        f"  camera     {video}\n" + _sandbox_lines(plan),
         flush=True,
+    )
+
+
+def _sandbox_lines(plan: DemoPlan) -> str:
+    if plan.sandbox_port is None:
+        return "  relay      off (--no-relay)\n"
+    checks = (
+        "validating against GS1's EPCIS 2.0 schema"
+        if _epcis_schema()
+        else "checking the envelope only: set LINETRACE_EPCIS_SCHEMA to GS1's schema"
+    )
+    return (
+        f"  EPCIS      {plan.sandbox_url}/events  (the sandbox the relay delivers to, {checks})\n"
     )
 
 
@@ -229,9 +294,10 @@ def _watch(
         if not broker.running:
             print(f"linetrace demo: broker exited:\n{broker.tail()}", file=sys.stderr)
             return
-        if not children["central"].running:
-            print(f"linetrace demo: central exited:\n{children['central'].tail()}", file=sys.stderr)
-            return
+        for name in ("central", "sandbox"):
+            if name in children and not children[name].running:
+                print(f"linetrace demo: {name} exited:\n{children[name].tail()}", file=sys.stderr)
+                return
         if not children["edge"].running and not edge_done_reported:
             print("linetrace demo: the edge agent has finished the video", flush=True)
             edge_done_reported = True
@@ -246,10 +312,28 @@ def _progress(plan: DemoPlan) -> str:
     except (urllib.error.URLError, OSError, ValueError) as exc:
         return f"central not answering ({exc})"
     ingest = report.get("ingest") or {}
-    return (
+    line = (
         f"central {report.get('status')}: {ingest.get('stored', 0)} events stored, "
         f"{ingest.get('duplicates', 0)} resends skipped, "
         f"{ingest.get('dead_lettered', 0)} dead-lettered"
+    )
+    return line + _relay_progress(plan)
+
+
+def _relay_progress(plan: DemoPlan) -> str:
+    if plan.sandbox_port is None:
+        return ""
+    try:
+        with urllib.request.urlopen(plan.api_url + "/api/relay", timeout=2) as response:  # noqa: S310
+            report = json.load(response)
+    except (urllib.error.URLError, OSError, ValueError):
+        return "; relay status not answering"
+    targets = {entry.get("target"): entry for entry in report.get("targets", [])}
+    counts = (targets.get(RELAY_TARGET) or {}).get("counts", {})
+    return (
+        f"; relayed to EPCIS: {counts.get('accepted', 0)} accepted, "
+        f"{counts.get('queued', 0) + counts.get('sent', 0)} on the way, "
+        f"{counts.get('rejected', 0)} rejected"
     )
 
 
