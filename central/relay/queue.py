@@ -51,6 +51,11 @@ __all__ = [
 ]
 
 _q = relay_queue.c
+# The due states written into the claim's SQL as literals, not bound parameters: SQLite
+# uses the partial index ix_relay_queue_due only when the query's own text implies the
+# index's WHERE; with parameters it reads every row of the target (the finished ones too)
+# and sorts them, so a claim cost grew with the whole queue instead of its limit.
+_DUE_STATES = _q.state.in_([sa.literal_column("'queued'"), sa.literal_column("'sent'")])
 _ENQUEUED = [
     "target", "event_id", "action", "lot", "gtin", "state", "attempts", "next_attempt_at",
     "queued_at",
@@ -122,7 +127,7 @@ def claim(
         sa.select(_q.id)
         .where(
             _q.target == target,
-            _q.state.in_(("queued", "sent")),
+            _DUE_STATES,
             _q.next_attempt_at <= now,
             sa.or_(_q.claimed_until.is_(None), _q.claimed_until < now),
             sa.or_(_q.action == "capture", capture_accepted),
@@ -163,10 +168,16 @@ def mark_sent(
     """Record that these rows are about to be sent, with their eventIDs (before sending)."""
     if not epcis_ids:
         return
+    # What every row gets in one statement; only the eventID row by row. (One statement
+    # per row with the time in each cost twice as much: SQLAlchemy converts every row's
+    # parameters, the time included, and the database runs every statement.)
+    connection.execute(
+        relay_queue.update().where(_mine(epcis_ids, worker)).values(state="sent", sent_at=now)
+    )
     connection.execute(
         relay_queue.update()
         .where(_q.id == sa.bindparam("row_id"), _q.claimed_by == worker)
-        .values(state="sent", sent_at=now, epcis_event_id=sa.bindparam("epcis")),
+        .values(epcis_event_id=sa.bindparam("epcis")),
         [{"row_id": row_id, "epcis": epcis} for row_id, epcis in epcis_ids.items()],
     )
 

@@ -50,6 +50,8 @@ _CACHE_SIZE = 65_536
 
 
 def _value(text: str) -> str:
+    if text.isascii() and text.isalnum():  # most serials and lots: nothing to encode
+        return text
     return quote(text, safe=_SAFE_IN_VALUE)
 
 
@@ -265,7 +267,17 @@ _SHORT_NAMES = {
 _PRIMARY_PATTERNS = {ai: re.compile(f"(?:{syntax})\\Z") for ai, syntax in _PRIMARY.items()}
 
 
+# Links already in canonical form, as we write them (a serialised item, a lot, a product,
+# an SSCC): the rules below give them back unchanged, and item links are new in every
+# event, so the table never spares their parsing.
+_ALREADY_CANONICAL = re.compile(
+    r"https://id\.gs1\.org/(?:01/\d{14}(?:/(?:10|21)/[^/?#]+)?|00/\d{18})\Z"
+)
+
+
 def _canonical_link(uri: str) -> str | None:
+    if _ALREADY_CANONICAL.match(uri):
+        return uri
     rest = uri.split("://", 1)[1]
     rest = rest.split("#", 1)[0].split("?", 1)[0]
     segments = [s for s in rest.split("/")[1:] if s != ""]

@@ -36,7 +36,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from linetrace.central.relay.epcis.digital_link import canonical_digital_link
@@ -135,7 +135,6 @@ _DECIMAL = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\Z")
 _DATETIME = re.compile(
     r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d+))?(Z|z|[+-]\d\d:?\d\d)?\Z"
 )
-_MS = Decimal("0.001")
 # Canonical values per process: bizSteps, readPoints and GTIN links repeat in every event.
 _CACHE_SIZE = 65_536
 
@@ -166,16 +165,24 @@ def canonical_time(text: str) -> str:
     if found is None:
         return text
     year, month, day, hour, minute, second, fraction, offset = found.groups()
-    millis = int((Decimal("0." + (fraction or "0"))).quantize(_MS, rounding=ROUND_HALF_UP) * 1000)
-    tz: tzinfo = UTC
-    if offset is not None and offset not in ("Z", "z"):
-        tz = datetime.strptime(offset.replace(":", ""), "%z").tzinfo or UTC
+    # Runs for every event (event times are new: the cache misses), so no Decimal: half
+    # up at the fourth digit is ROUND_HALF_UP's result; offsets come from a small table.
+    millis = 0
+    if fraction:
+        millis = int((fraction + "00")[:3]) + (len(fraction) > 3 and fraction[3] >= "5")
+    tz = UTC if offset is None or offset in ("Z", "z") else _zone(offset)
     moment = datetime(
         int(year), int(month), int(day), int(hour), int(minute), int(second), tzinfo=tz
     )
     moment = moment.astimezone(UTC)
     moment += timedelta(milliseconds=millis)  # .9996 rounds up into the next second
     return moment.strftime("%Y-%m-%dT%H:%M:%S") + f".{moment.microsecond // 1000:03d}Z"
+
+
+@functools.lru_cache(maxsize=256)
+def _zone(offset: str) -> tzinfo:
+    """The zone of a ``+07:00`` / ``+0700`` offset (strptime's rules; its errors too)."""
+    return datetime.strptime(offset.replace(":", ""), "%z").tzinfo or UTC
 
 
 def _number(value: float | Decimal) -> str:
@@ -198,6 +205,7 @@ class Hasher:
         )
         self.ignore = frozenset(_expand_key(name, self.prefixes) for name in ignore)
         self._values: dict[tuple[str, str | None], str] = {}
+        self._names: dict[str, str] = {}  # extension keys, expanded: the same in every event
 
     def prehash(self, event: Mapping[str, Any]) -> str:
         """The canonical pre-hash string of ``event`` (a JSON-LD EPCIS event)."""
@@ -328,7 +336,11 @@ class Hasher:
             if value:
                 yield key + "".join(sorted(self.typed(key, item) for item in value))
             return
-        name = _expand_key(key, self.prefixes)
+        name = self._names.get(key)
+        if name is None:
+            name = _expand_key(key, self.prefixes)
+            if len(self._names) < _CACHE_SIZE:
+                self._names[key] = name
         if name in self.ignore or key in _SKIPPED:
             return
         for item in _as_list(value):

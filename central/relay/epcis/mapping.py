@@ -33,6 +33,7 @@ event (the relay does) rather than recomputing it for a resend.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -110,11 +111,17 @@ def relayable(row: Mapping[str, Any]) -> bool:
 def event_time(observed_at: datetime, utc_offset_s: int) -> tuple[str, str]:
     """``eventTime`` (station-local, milliseconds) and ``eventTimeZoneOffset`` of a stored time."""
     minutes = round(utc_offset_s / 60)
-    local = observed_at.astimezone(timezone(timedelta(minutes=minutes)))
+    local = observed_at.astimezone(_zone(minutes))
     sign = "-" if minutes < 0 else "+"
     offset = f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
     text = local.strftime("%Y-%m-%dT%H:%M:%S") + f".{local.microsecond // 1000:03d}" + offset
     return text, offset
+
+
+@functools.lru_cache(maxsize=128)
+def _zone(minutes: int) -> timezone:
+    """The zone of an offset in minutes: a station's offset is the same in every event."""
+    return timezone(timedelta(minutes=minutes))
 
 
 def _station_id(row: Mapping[str, Any]) -> str:

@@ -26,6 +26,15 @@ __all__ = ["CHUNK", "facts_for", "map_events"]
 # Event ids per query: well under SQLite's 32766 bound parameters and PostgreSQL's 65535,
 # and a relay document holds at most a few hundred events anyway.
 CHUNK = 1000
+# The columns the mapping reads (and what :func:`relayable` and :func:`facts_for` need):
+# the others (raw text, receipt time, frames ...) would be decoded only to be dropped.
+_MAPPED = [
+    events.c[name]
+    for name in (
+        "event_id", "site", "line", "station", "seq", "kind", "observed_at", "utc_offset_s",
+        "symbology", "gtin", "serial", "lot", "sscc", "expiry", "payload",
+    )
+]  # fmt: skip
 
 
 def map_events(connection: Connection, event_ids: Sequence[UUID]) -> list[MappedEvent]:
@@ -38,7 +47,7 @@ def map_events(connection: Connection, event_ids: Sequence[UUID]) -> list[Mapped
     for start in range(0, len(event_ids), CHUNK):
         chunk = list(event_ids[start : start + CHUNK])
         rows = (
-            connection.execute(sa.select(events).where(events.c.event_id.in_(chunk)))
+            connection.execute(sa.select(*_MAPPED).where(events.c.event_id.in_(chunk)))
             .mappings()
             .all()
         )
