@@ -1,4 +1,4 @@
-"""Relay tests: a real sandbox target (B's SandboxServer) on a free port, GS1's schema."""
+"""Relay tests: a real sandbox target (the project's SandboxServer) on a free port, GS1's schema."""
 
 from __future__ import annotations
 

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
-from linetrace.central.relay.epcis.schema import EPCIS_SCHEMA_FILE
-from linetrace.central.relay.sandbox.server import SandboxServer
+from tests.central.relay.conftest import SHARED_EPCIS, SandboxFactory
 
-REPO_ROOT = Path(__file__).resolve().parents[4]
-SHARED_EPCIS = REPO_ROOT.parent / "shared" / "epcis"
+# The schema_path and sandbox fixtures come from tests/central/relay/conftest.py.
+__all__ = ["LD_JSON", "SHARED_EPCIS", "FakeClock", "SandboxFactory"]
+
 LD_JSON = {"content-type": "application/ld+json"}
 
 
@@ -33,13 +32,6 @@ class FakeClock:
 
 
 @pytest.fixture
-def schema_path(require: Callable[[bool, str], None]) -> Path:
-    path = SHARED_EPCIS / "schema" / EPCIS_SCHEMA_FILE
-    require(path.is_file(), f"GS1 EPCIS JSON Schema missing: {path}")
-    return path
-
-
-@pytest.fixture
 def template(require: Callable[[bool, str], None]) -> dict[str, Any]:
     """An EPCIS 2.0 document from GS1's examples (two ObjectEvents)."""
     path = SHARED_EPCIS / "examples" / "Example_9.6.1-ObjectEventWithDigitalLink.jsonld"
@@ -51,25 +43,6 @@ def template(require: Callable[[bool, str], None]) -> dict[str, Any]:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
-
-
-SandboxFactory = Callable[..., SandboxServer]
-
-
-@pytest.fixture
-def sandbox(schema_path: Path) -> Iterator[SandboxFactory]:
-    """``sandbox(profile, **options)``: a started sandbox with GS1's schema, stopped at the end."""
-    started: list[SandboxServer] = []
-
-    def make(profile: str = "epcis-async", **options: Any) -> SandboxServer:
-        options.setdefault("schema", schema_path)
-        server = SandboxServer(profile, **options).start()
-        started.append(server)
-        return server
-
-    yield make
-    for server in started:
-        server.stop()
 
 
 def event_id(n: int) -> str:
