@@ -9,6 +9,7 @@ write ``+`` as ``%2B`` in a URL). Each event comes back as the contract's JSON, 
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
@@ -83,7 +84,8 @@ def list_events(
     with engine.connect() as connection:
         page = find_events(connection, query)
     return EventPageOut(
-        events=[EventOut.model_validate(event.to_json()) for event in page.events],
+        # From JSON text: the contract's strict fields take a date-time only as a JSON string.
+        events=[EventOut.model_validate_json(json.dumps(event.to_json())) for event in page.events],
         next_cursor=page.next_cursor,
     )
 

@@ -323,6 +323,15 @@ class Ingest:
                     return None
                 delay = backoff.next_delay()
                 log.error("database unavailable (%s); retrying in %.1f s", exc, delay)
+            except Exception:
+                # Not expected: write_batch dead-letters whatever one message causes. Keep
+                # the writer (and the batch, unacknowledged) alive and try again.
+                self._counters.add(store_failures=1)
+                if self._stopping.is_set():
+                    log.exception("writing a batch failed while stopping; left unacknowledged")
+                    return None
+                delay = backoff.next_delay()
+                log.exception("writing a batch failed; retrying in %.1f s", delay)
             # A stop request during the wait leaves one more try before giving up, then
             # the branch above returns.
             self._stopping.wait(delay)

@@ -15,9 +15,12 @@ A batch goes through these steps, all committed together or not at all:
 5. the stations' seq progress advances (:mod:`linetrace.central.derive.progress`); the
    caller publishes the new watermarks after the commit.
 
-The good events of a batch are never lost because of a bad one: should the database
-still refuse a row (a limit nothing checked), the batch is written again one message at
-a time so that only that row is dead-lettered, with the database's reason. A transient
+The good events of a batch are never lost because of a bad one, and no message can stop
+the ingest: a message that cannot even be checked (any error, not only a refusal) is
+dead-lettered with the error as its reason; should the database still refuse a batch
+(a limit nothing checked), or anything else fail while it is written, the batch is split
+in halves, and the halves again, until the message at fault is alone and dead-lettered
+with its reason, and the others are stored. A transient
 refusal (a deadlock between two central instances, a locked SQLite file) retries the
 whole batch. When the database itself is unreachable nothing is written and
 :class:`StoreUnavailable` tells the caller to keep the messages, unacknowledged, and try
@@ -63,6 +66,9 @@ _ROW_ERRORS = (sa.exc.StatementError, UnicodeError, ValueError, OverflowError)
 # PostgreSQL's deadlock_detected and serialization_failure: another transaction won a
 # race, and the same batch succeeds when tried again.
 _TRANSIENT_SQLSTATES = {"40P01", "40001"}
+# A dead letter's reason and topic are our own text, cut to this length and made
+# storable on every backend (no NUL, no lone surrogate), so that recording one never fails.
+_MAX_LETTER_TEXT = 2000
 # Three tries: a deadlock between two instances resolves on the first retry; more failures
 # in a row mean something else is wrong, and the caller's backoff takes over.
 _TRANSIENT_TRIES = 3
@@ -143,15 +149,19 @@ def write_batch(
         try:
             with engine.begin() as connection:
                 return _write(connection, items, refused, messages, options)
-        except _ROW_ERRORS as exc:
+        except Exception as exc:
             _raise_if_unreachable(engine, exc)
             if _transient(exc) and attempt < _TRANSIENT_TRIES:
                 log.info("batch lost a race (%s); trying again", _first_line(exc))
                 continue
             if _transient(exc):
                 raise StoreUnavailable(f"still refused: {_first_line(exc)}") from exc
-            log.warning("batch of %s events refused (%s); writing them one by one", len(items), exc)
-            return _write_one_by_one(engine, items, refused, messages, options)
+            log.warning(
+                "batch of %s events refused (%s); splitting it to find the cause",
+                len(items),
+                _first_line(exc),
+            )
+            return _write_split(engine, items, refused, messages, options)
     raise AssertionError("unreachable: the loop returns or raises")
 
 
@@ -164,6 +174,9 @@ def _sort(messages: Sequence[Inbound]) -> tuple[list[_Item], dict[int, str]]:
             items.append(_Item(index, message, accept(message.topic, message.payload)))
         except ContractError as exc:
             refused[index] = exc.reason
+        except Exception as exc:
+            log.exception("checking a message from %r failed", message.topic)
+            refused[index] = f"the message could not be checked: {_describe_error(exc)}"
     return items, refused
 
 
@@ -247,23 +260,37 @@ def _conflicts(conn: Connection, repeats: Sequence[_Item]) -> list[Conflict]:
     return found
 
 
-def _write_one_by_one(
+def _write_split(
     engine: Engine,
     items: Sequence[_Item],
     refused: dict[int, str],
     messages: Sequence[Inbound],
     options: BatchOptions,
 ) -> BatchResult:
+    """Write ``items`` in halves, down to the single messages that fail; dead-letter those.
+
+    A batch with one bad message costs about 2·log2(n) extra transactions, not n.
+    """
     result = BatchResult()
     refused = dict(refused)
     alone = replace(options, record_dead_letters=False)
-    for item in items:
+    halves = [items[: len(items) // 2], items[len(items) // 2 :]]
+    while halves:
+        part = halves.pop()
+        if not part:
+            continue
         try:
             with engine.begin() as connection:
-                result.merge(_write(connection, [item], {}, messages, alone))
-        except _ROW_ERRORS as exc:
+                result.merge(_write(connection, part, {}, messages, alone))
+        except Exception as exc:
             _raise_if_unreachable(engine, exc)
-            refused[item.index] = f"the database refused the event: {_first_line(exc)}"
+            if _transient(exc):  # a race, not a bad message: try the whole batch later
+                raise StoreUnavailable(f"refused while split: {_first_line(exc)}") from exc
+            if len(part) == 1:
+                log.warning("event refused alone: %s", _first_line(exc))
+                refused[part[0].index] = f"the database refused the event: {_describe_error(exc)}"
+            else:
+                halves += [part[: len(part) // 2], part[len(part) // 2 :]]
     result.refused.update(refused)
     result.dead_letters = [_letter(messages[i], reason) for i, reason in sorted(refused.items())]
     if not options.record_dead_letters:
@@ -278,7 +305,26 @@ def _write_one_by_one(
 
 
 def _letter(message: Inbound, reason: str) -> DeadLetter:
-    return DeadLetter(message.topic, reason, message.payload, message.received_at)
+    return DeadLetter(
+        _storable(message.topic), _storable(reason), message.payload, message.received_at
+    )
+
+
+def _storable(text: str) -> str:
+    """``text`` cut short, with NUL and lone surrogates escaped: every backend keeps it."""
+    text = text[:_MAX_LETTER_TEXT].replace("\x00", "\\x00")
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _describe_error(exc: BaseException) -> str:
+    """A refusal's reason: the error's first line, with its type when that says more."""
+    line = _first_line(exc)
+    name = type(getattr(exc, "orig", None) or exc).__name__
+    return (
+        line
+        if line.startswith(name) or isinstance(exc, sa.exc.StatementError)
+        else f"{name}: {line}"
+    )
 
 
 def _transient(exc: BaseException) -> bool:
