@@ -1,7 +1,8 @@
 """The rules of docs/architecture.md, checked on the source so a new import cannot break them.
 
 - edge and central never import each other; what they share is the broker contract, the
-  broker client and the root foundations (errors, settings, backoff, GS1 rules, ports);
+  broker client and the root foundations (errors, settings, backoff, GS1 rules, ports,
+  private files);
 - the contract imports nothing of the parts that use it;
 - in central, only ``central.store`` defines tables or writes DDL;
 - no import cycles between modules (imports made at module level);
@@ -27,6 +28,7 @@ FOUNDATIONS = (
     "linetrace.backoff",
     "linetrace.gs1",
     "linetrace.ports",
+    "linetrace.private",
 )
 # A module past this many lines holds more than one job; split it (docs/architecture.md).
 MAX_MODULE_LINES = 450

@@ -59,12 +59,20 @@ def migrated(settings: CentralSettings) -> bool:
     from sqlalchemy.exc import SQLAlchemyError
 
     from linetrace.central.store import redacted, upgrade
+    from linetrace.private import private_folder
 
     url = redacted(settings.database_url)
     try:
+        if settings.database.url is None:
+            # The default database lives in the service's own folder: only its user reads
+            # it (one made 0755 by an older version is tightened here).
+            private_folder(settings.state_dir)
         revision = upgrade(settings.database_url)
     except SQLAlchemyError as exc:
         print(f"linetrace central: cannot migrate {url}: {short_reason(exc)}", file=sys.stderr)
+        return False
+    except OSError as exc:
+        print(f"linetrace central: cannot open {url}: {exc}", file=sys.stderr)
         return False
     print(f"{url} is at revision {revision}", file=sys.stderr)
     return True

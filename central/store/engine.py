@@ -19,6 +19,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine, make_url
 
+from linetrace.private import private_sqlite
+
 __all__ = ["SQLITE_BUSY_TIMEOUT_MS", "open_engine", "redacted"]
 
 log = logging.getLogger(__name__)
@@ -57,8 +59,10 @@ def redacted(url: str | URL) -> str:
 
 
 def _sqlite_engine(url: URL) -> Engine:
-    if url.database and url.database != ":memory:":
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    if url.database and url.database != ":memory:" and not url.query.get("uri"):
+        # Only the service's user reads the events: the file (and so its -wal and -shm)
+        # 0600, folders created for it 0700 (linetrace.private).
+        private_sqlite(Path(url.database))
     engine = sa.create_engine(url)
     sa.event.listen(engine, "connect", _set_sqlite_pragmas)
     return engine

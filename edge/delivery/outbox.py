@@ -38,6 +38,7 @@ from linetrace.broker.contract.topics import StationId
 from linetrace.edge.line.passage import Passage
 from linetrace.edge.line.passage_event import make_event
 from linetrace.errors import LinetraceError
+from linetrace.private import private_sqlite
 
 __all__ = ["Outbox", "OutboxError", "OutboxFull"]
 
@@ -305,7 +306,9 @@ def _event(passage: Passage, station: StationId, seq: int) -> ScanEvent:
 
 def _connect(path: Path) -> sqlite3.Connection:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # The outbox holds every code scanned: 0600 (and so its -wal and -shm), folders
+        # created for it 0700, whatever the umask (linetrace.private).
+        private_sqlite(path)
         # isolation_level=None: transactions are opened explicitly (BEGIN IMMEDIATE), never
         # implicitly by the driver. check_same_thread=False: the object's lock serialises use.
         return sqlite3.connect(

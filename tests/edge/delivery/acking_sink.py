@@ -41,6 +41,14 @@ class AckingSink(EventSink):
             if self.acking:
                 self._confirm(station)
 
+    def forget(self) -> None:
+        """Crash before committing: lose every event received and what it knew of their
+        seqs; keep the watermarks already published (what was committed). After this, a
+        watermark moves past a seq only once that event has arrived again."""
+        with self._ack_lock:
+            super().forget()
+            self._received.clear()
+
     def confirm_all(self) -> None:
         """Publish the watermarks now (e.g. after ``acking`` was off)."""
         with self._ack_lock:

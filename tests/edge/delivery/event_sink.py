@@ -34,6 +34,7 @@ class EventSink:
         self.statuses: list[StationStatus] = []
         self._changed = threading.Condition()
         self._subscriptions = 0  # SUBACKs received, one per (re)connect
+        self._subscribe_on_connect = True
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id="test-central",
@@ -87,6 +88,22 @@ class EventSink:
             if not self._changed.wait_for(lambda: self._subscriptions >= times, timeout):
                 raise TimeoutError(f"subscribed {self._subscriptions} times, not {times}")
 
+    def forget(self) -> None:
+        """Drop every event and status received so far, as a central that crashed would."""
+        with self._changed:
+            self.events.clear()
+            self.statuses.clear()
+
+    def go_offline(self) -> None:
+        """Stop subscribing on (re)connect, so a restarted broker has nobody to deliver to."""
+        self._subscribe_on_connect = False
+
+    def come_back(self) -> None:
+        """Subscribe again (now if connected, else on connect)."""
+        self._subscribe_on_connect = True
+        if self._client.is_connected():
+            self._subscribe(self._client)
+
     def event_ids(self) -> set[str]:
         return {str(event.event_id) for event in self.events}
 
@@ -104,8 +121,11 @@ class EventSink:
         reason: ReasonCode,
         _properties: Properties | None,
     ) -> None:
-        if not reason.is_failure:
-            client.subscribe([(subscription(Channel.EVENTS), 1), (subscription(Channel.STATUS), 1)])
+        if not reason.is_failure and self._subscribe_on_connect:
+            self._subscribe(client)
+
+    def _subscribe(self, client: mqtt.Client) -> None:
+        client.subscribe([(subscription(Channel.EVENTS), 1), (subscription(Channel.STATUS), 1)])
 
     def _on_subscribe(
         self,

@@ -19,6 +19,7 @@ from linetrace.broker.contract.messages import ChildRead, EventKind, parse_event
 from linetrace.broker.contract.topics import StationId
 from linetrace.edge.delivery.outbox import Outbox, OutboxError, OutboxFull
 from linetrace.edge.line.passage import Passage
+from tests.private_files import UMASKS, mode, sqlite_files, umask
 
 STATION = StationId("hcm1", "L1", "pack-1")
 ICT = timezone(timedelta(hours=7))
@@ -254,3 +255,16 @@ def test_every_appended_event_survives_sigkill(tmp_path: Path) -> None:
     )
     assert sorted(stored) == list(range(2, last + 1))
     assert following == last + 1
+
+
+@pytest.mark.parametrize("mask", UMASKS, ids=oct)
+def test_the_outbox_and_its_wal_are_0600_in_a_0700_folder(tmp_path: Path, mask: int) -> None:
+    path = tmp_path / "state" / "outbox.db"
+    with umask(mask), Outbox(path, STATION) as outbox:
+        outbox.append(passage(1))
+        assert sqlite_files(path) == {
+            "outbox.db": 0o600,
+            "outbox.db-wal": 0o600,
+            "outbox.db-shm": 0o600,
+        }
+    assert mode(tmp_path / "state") == 0o700

@@ -383,7 +383,9 @@ def test_a_broker_restarted_empty_loses_nothing(mqtt_broker: LocalBroker, tmp_pa
     with (
         AckingSink(mqtt_broker.host, mqtt_broker.port, mqtt_broker.service("central")) as sink,
         Outbox(tmp_path / "outbox.db", STATION) as outbox,
-        running(Publisher(outbox, config, client_id="edge-a", retry_refused_s=0.5)) as publisher,
+        # Refused events come back after 2 s: long after the new event below is sent, so
+        # a watermark that covered the dropped resends early would delete them unseen.
+        running(Publisher(outbox, config, client_id="edge-a", retry_refused_s=2.0)) as publisher,
     ):
         covered = fill(outbox, publisher, range(5))
         assert publisher.wait_drained(DELIVERY_TIMEOUT_S)
@@ -391,18 +393,31 @@ def test_a_broker_restarted_empty_loses_nothing(mqtt_broker: LocalBroker, tmp_pa
         taken = fill(outbox, publisher, range(5, 12))
         sink.wait_for_events(12)
         wait_until(lambda: publisher.stats.acknowledged == 12)
-        sink.events.clear()  # central crashed before it committed what it had received
+        # Central crashed before it committed what it had received: it forgets the events
+        # and their seqs (it keeps watermark 5), so only what arrives again after the
+        # restart can move its watermark.
+        sink.go_offline()
+        sink.forget()
         mqtt_broker.stop()
         shutil.rmtree(mqtt_broker.directory / "data")  # sessions, queues, retained: all gone
         (mqtt_broker.directory / "data").mkdir()
         sink.acking = True
+        unrouted_before = publisher.stats.unrouted
         mqtt_broker.start()
+        # The edge resends the 7 uncovered events to a broker nobody is subscribed to yet:
+        # all dropped, and they stay in the outbox.
+        wait_until(
+            lambda: publisher.stats.unrouted - unrouted_before >= len(taken), DELIVERY_TIMEOUT_S
+        )
+        sink.come_back()
         sink.wait_subscribed(2)
+        # A new event arrives first; seq 13 alone must not cover 6-12.
+        later = fill(outbox, publisher, range(12, 13))
         assert publisher.wait_drained(DELIVERY_TIMEOUT_S), publisher.stats
-        received = sink.wait_for_events(len(taken))
+        received = sink.wait_for_events(len(taken) + 1)
         status = sink.wait_for_status("online")  # the retained status is back too
-    assert {str(event.event_id) for event in received} == set(taken)
-    assert {event.seq for event in received} == set(range(6, 13))
+    assert {str(event.event_id) for event in received} == {*taken, *later}
+    assert {event.seq for event in received} == set(range(6, 14))
     assert set(covered).isdisjoint(str(event.event_id) for event in received)
     assert outbox.depth() == 0
     assert status.state == "online"
