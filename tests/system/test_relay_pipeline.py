@@ -16,23 +16,20 @@ file must pass on a loaded 2-core box.
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import subprocess
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Self
 from uuid import UUID
 
 import httpx
-import psycopg
 import pytest
 import sqlalchemy as sa
 import tomli_w
-from sqlalchemy.engine import make_url
 
 from linetrace.broker.mosquitto.local import LocalBroker
 from linetrace.central.relay.epcis.schema import EPCIS_SCHEMA_FILE
@@ -56,9 +53,6 @@ START_TIMEOUT_S = 90.0
 # seconds; a loaded box multiplies all of it.
 DELIVERY_TIMEOUT_S = 120.0
 HTTP_TIMEOUT_S = 10.0
-ADMIN_URL = make_url(
-    os.environ.get("LINETRACE_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-)
 # Fast recovery so the file stays short: first retry after 0.2 s doubling to 2 s, a
 # breaker that opens after 3 failed sends for 0.5 s, the idle poll every 100 ms.
 RELAY_TUNING: dict[str, Any] = {
@@ -367,26 +361,6 @@ def test_central_killed_mid_delivery_loses_and_doubles_nothing(
             stop_all([second.child])
     finally:
         stop_all([first.child, sandbox.child])
-
-
-@pytest.fixture
-def postgres_database(require: Callable[[bool, str], None]) -> Iterator[str]:
-    """An empty throwaway PostgreSQL database (the services migrate it)."""
-    libpq = ADMIN_URL.set(drivername="postgresql").render_as_string(hide_password=False)
-    try:
-        admin = psycopg.connect(libpq, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError:
-        require(False, f"PostgreSQL not reachable at {ADMIN_URL.render_as_string()}")
-        raise
-    name = f"linetrace_relay_{secrets.token_hex(6)}"
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield ADMIN_URL.set(drivername="postgresql+psycopg", database=name).render_as_string(
-                hide_password=False
-            )
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 class ClaimWatcher:

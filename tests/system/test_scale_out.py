@@ -9,21 +9,16 @@ watermark must end at its last seq, in the database and on its retained ``ack`` 
 from __future__ import annotations
 
 import json
-import os
-import secrets
 import subprocess
 import threading
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 import sqlalchemy as sa
 import tomli_w
 from pydantic import SecretStr
-from sqlalchemy.engine import make_url
 
 from linetrace.broker.client import MqttSettings, make_client
 from linetrace.broker.contract.messages import AckWatermark
@@ -42,29 +37,6 @@ EVENTS_PER_STATION = 300
 # Two services import, migrate and subscribe; a loaded CI box gets headroom.
 START_TIMEOUT_S = 60.0
 DELIVERY_TIMEOUT_S = 60.0
-ADMIN_URL = make_url(
-    os.environ.get("LINETRACE_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-)
-
-
-@pytest.fixture
-def database(require: Callable[[bool, str], None]) -> Iterator[str]:
-    """An empty throwaway PostgreSQL database (not migrated: the services do that)."""
-    libpq = ADMIN_URL.set(drivername="postgresql").render_as_string(hide_password=False)
-    try:
-        admin = psycopg.connect(libpq, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError:
-        require(False, f"PostgreSQL not reachable at {ADMIN_URL.render_as_string()}")
-        raise
-    name = f"linetrace_scale_{secrets.token_hex(6)}"
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield ADMIN_URL.set(drivername="postgresql+psycopg", database=name).render_as_string(
-                hide_password=False
-            )
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 class Central:
@@ -146,10 +118,11 @@ def wait_for_acks(broker: LocalBroker, expected: int) -> dict[str, int]:
 
 
 def test_two_instances_share_the_load_and_store_every_event_once(
-    mqtt_broker: LocalBroker, database: str, tmp_path: Path
+    mqtt_broker: LocalBroker, postgres_database: str, tmp_path: Path
 ) -> None:
     centrals = [
-        Central(name, mqtt_broker, database, tmp_path) for name in ("central-a", "central-b")
+        Central(name, mqtt_broker, postgres_database, tmp_path)
+        for name in ("central-a", "central-b")
     ]
     try:
         for central in centrals:  # both at once: they migrate the empty database together
@@ -187,7 +160,7 @@ def test_two_instances_share_the_load_and_store_every_event_once(
     assert all(h["received"] > 0 and h["stored"] > 0 for h in health), health
     assert sum(h["stored"] for h in health) == total
     assert sum(h["dead_lettered"] for h in health) == 0
-    engine = open_engine(database)
+    engine = open_engine(postgres_database)
     try:
         with engine.connect() as connection:
             rows = connection.execute(
