@@ -31,14 +31,12 @@ apply them):
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime, timedelta, tzinfo
-from decimal import Decimal
 from typing import Any
 
+from linetrace.central.relay.epcis.canonical_values import canonical_number, canonical_time
 from linetrace.central.relay.epcis.digital_link import canonical_digital_link
 
 __all__ = [
@@ -47,7 +45,6 @@ __all__ = [
     "HASH_SUFFIX",
     "Hasher",
     "Namespaces",
-    "canonical_time",
     "document_event_hashes",
     "document_events",
     "event_hash",
@@ -132,9 +129,6 @@ _REPORT_ORDER = (
 )  # fmt: skip
 _TIME_KEYS = frozenset({"eventTime", "time", "startTime", "endTime"})
 _DECIMAL = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\Z")
-_DATETIME = re.compile(
-    r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d+))?(Z|z|[+-]\d\d:?\d\d)?\Z"
-)
 # Canonical values per process: bizSteps, readPoints and GTIN links repeat in every event.
 _CACHE_SIZE = 65_536
 
@@ -156,40 +150,6 @@ def _expand_key(key: str, ns: Namespaces) -> str:
     if colon and prefix in ns:
         return "{" + ns[prefix] + "}" + local
     return key
-
-
-@functools.lru_cache(maxsize=_CACHE_SIZE)
-def canonical_time(text: str) -> str:
-    """``text`` (an xsd:dateTime) in UTC with exactly milliseconds and a ``Z``."""
-    found = _DATETIME.match(text.strip())
-    if found is None:
-        return text
-    year, month, day, hour, minute, second, fraction, offset = found.groups()
-    # Runs for every event (event times are new: the cache misses), so no Decimal: half
-    # up at the fourth digit is ROUND_HALF_UP's result; offsets come from a small table.
-    millis = 0
-    if fraction:
-        millis = int((fraction + "00")[:3]) + (len(fraction) > 3 and fraction[3] >= "5")
-    tz = UTC if offset is None or offset in ("Z", "z") else _zone(offset)
-    moment = datetime(
-        int(year), int(month), int(day), int(hour), int(minute), int(second), tzinfo=tz
-    )
-    moment = moment.astimezone(UTC)
-    moment += timedelta(milliseconds=millis)  # .9996 rounds up into the next second
-    return moment.strftime("%Y-%m-%dT%H:%M:%S") + f".{moment.microsecond // 1000:03d}Z"
-
-
-@functools.lru_cache(maxsize=256)
-def _zone(offset: str) -> tzinfo:
-    """The zone of a ``+07:00`` / ``+0700`` offset (strptime's rules; its errors too)."""
-    return datetime.strptime(offset.replace(":", ""), "%z").tzinfo or UTC
-
-
-def _number(value: float | Decimal) -> str:
-    as_float = float(value)
-    if as_float == int(as_float):
-        return str(int(as_float))
-    return str(as_float)
 
 
 class Hasher:
@@ -219,7 +179,7 @@ class Hasher:
         if isinstance(value, bool):
             return "true" if value else "false"
         if isinstance(value, int | float):
-            return _number(value)
+            return canonical_number(value)
         key = (str(value), bare)
         found = self._values.get(key)
         if found is None:
@@ -237,7 +197,7 @@ class Hasher:
             if text.startswith(old):
                 return new + text[len(old) :]
         if _DECIMAL.match(text):
-            return _number(float(text))
+            return canonical_number(float(text))
         prefix, colon, local = text.partition(":")
         if colon and not local.startswith("//") and prefix in self.prefixes:
             text = self.prefixes[prefix] + local

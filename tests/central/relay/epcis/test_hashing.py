@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from linetrace.central.relay.epcis.canonical_values import canonical_time
 from linetrace.central.relay.epcis.digital_link import canonical_digital_link
 from linetrace.central.relay.epcis.hashing import (
-    canonical_time,
     document_event_hashes,
     document_events,
     event_hash,
