@@ -1,12 +1,13 @@
 # Two entry points on a fresh Debian/Ubuntu machine with Python >= 3.11 and git:
 #   make demo   a full local demo on embedded defaults (broker, central, one edge agent)
 #   make test   the whole test suite (what CI runs)
+#   make test-stress   the same suite with two CPU-burning processes beside it
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 DEMO_ARGS ?=
 
-.PHONY: demo test lint check setup setup-dev clean
+.PHONY: demo test test-stress lint check setup setup-dev clean
 
 demo: setup
 	$(BIN)/linetrace demo $(DEMO_ARGS)
@@ -14,6 +15,9 @@ demo: setup
 test: setup-dev
 	@url=$$(scripts/test-services.sh) && \
 	LINETRACE_TEST_DATABASE_URL="$${LINETRACE_TEST_DATABASE_URL:-$$url}" $(BIN)/pytest $(PYTEST_ARGS)
+
+test-stress: setup-dev
+	scripts/under-load.sh -n 2 $(MAKE) --no-print-directory test
 
 lint: setup-dev
 	$(BIN)/ruff check .
