@@ -12,7 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from linetrace.broker import mosquitto
+from linetrace.broker import bridge_cli, mosquitto, sessions_cli
 from linetrace.broker.contract.messages import SCHEMA_PATH, write_schema
 from linetrace.broker.contract.topics import StationId, TopicError
 
@@ -78,6 +78,9 @@ def register(parts: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     schema.set_defaults(handler=_schema)
 
+    bridge_cli.register(verbs)
+    sessions_cli.register(verbs)
+
 
 def _init(args: argparse.Namespace) -> int:
     tls_files = [args.tls_ca, args.tls_cert, args.tls_key]
@@ -105,8 +108,8 @@ def _init(args: argparse.Namespace) -> int:
     except mosquitto.BrokerError as exc:
         logger.error("%s", exc)
         return 1
-    if mosquitto.reload_running(broker.path):
-        logger.info("listener changes need a restart; users and ACL are reloaded")
+    if mosquitto.running_pid(broker.path) is not None:
+        logger.info("the running broker reads its configuration at start: restart it to apply")
     return 0
 
 
@@ -132,10 +135,10 @@ def _add_service(args: argparse.Namespace) -> int:
 
 
 def _announce(directory: Path, credentials: mosquitto.Credentials) -> int:
-    """Print the credentials and make a running broker pick them up."""
+    """Print the credentials (a running broker has taken them already)."""
     sys.stdout.write(credentials.model_dump_json() + "\n")
     sys.stdout.flush()
-    if not mosquitto.reload_running(directory):
+    if mosquitto.running_pid(directory) is None:
         logger.info("no running broker for %s: the user is active from its next start", directory)
     return 0
 

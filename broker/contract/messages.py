@@ -213,11 +213,25 @@ class ScanEvent(_Message):
 
 
 class StationStatus(_Message):
-    """Retained on ``.../status``; the broker publishes the ``offline`` last will."""
+    """Retained on ``.../status``; the broker publishes the ``offline`` last will.
 
-    state: Literal["online", "offline"]
+    ``degraded``: the station is connected but one of its alarms is raised (a metric
+    named ``*_alarm`` is non-zero: the camera is down, the outbox is filling up); see
+    :func:`live_state`.
+    """
+
+    state: Literal["online", "degraded", "offline"]
     at: AwareDatetime
     metrics: dict[str, float] = Field(default_factory=dict)
+
+
+ALARM_SUFFIX = "_alarm"
+
+
+def live_state(metrics: dict[str, float]) -> Literal["online", "degraded"]:
+    """The state of a connected station with these figures: degraded while an alarm is up."""
+    raised = any(name.endswith(ALARM_SUFFIX) and value for name, value in metrics.items())
+    return "degraded" if raised else "online"
 
 
 class AckWatermark(_Message):

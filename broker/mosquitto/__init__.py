@@ -1,7 +1,9 @@
 """Mosquitto for linetrace: the broker directory, its accounts and ACL, and running it.
 
-- :mod:`.directory`: the files of one broker (configuration, ACL, credential store);
-- :mod:`.accounts`: station and service logins and their password hashes;
+- :mod:`.directory`: the files of one broker (configuration, access rules, credential store);
+- :mod:`.dynsec`: Mosquitto's dynamic security plugin (subscriptions checked when made);
+- :mod:`.accounts`: station and service logins, applied to a running broker at once;
+- :mod:`.sessions`: central replicas' persistent sessions, listed and removed;
 - :mod:`.process`: finding, running and reloading the ``mosquitto`` program;
 - :mod:`.local`: a throwaway broker on a free port, for tests, benchmarks and the demo.
 
@@ -10,12 +12,7 @@ used (with what to do), and :class:`~linetrace.errors.MosquittoNotFoundError` wh
 ``mosquitto`` program is missing.
 """
 
-from linetrace.broker.mosquitto.accounts import (
-    add_service,
-    add_station,
-    hash_password,
-    verify_password,
-)
+from linetrace.broker.mosquitto.accounts import add_service, add_station, broker_address
 from linetrace.broker.mosquitto.directory import (
     DEFAULT_PORT,
     DEFAULT_TLS_PORT,
@@ -27,8 +24,8 @@ from linetrace.broker.mosquitto.directory import (
     TlsFiles,
     init_broker,
     list_credentials,
-    render_acl,
     render_conf,
+    role_acls,
 )
 from linetrace.broker.mosquitto.process import (
     broker_command,
@@ -53,16 +50,15 @@ __all__ = [
     "TlsFiles",
     "add_service",
     "add_station",
+    "broker_address",
     "broker_command",
     "find_mosquitto",
-    "hash_password",
     "init_broker",
     "list_credentials",
     "reload",
     "reload_running",
-    "render_acl",
     "render_conf",
+    "role_acls",
     "run_broker",
     "running_pid",
-    "verify_password",
 ]

@@ -1,45 +1,41 @@
 """Broker accounts: a login per station and per service, and their password hashes.
 
 Passwords are random secrets made here and kept in the broker directory's credential
-store; Mosquitto gets only their ``$7$`` hashes. Adding or rotating an account rewrites
-the password file and the ACL under the directory's lock.
+store; Mosquitto gets only their PBKDF2-SHA512 hashes, in its dynamic security plugin's
+file. Adding or rotating an account rewrites that file under the directory's lock and,
+when the broker runs, applies the change through the plugin (it is in force on return).
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import logging
 import re
 import secrets
 from pathlib import Path
 
 from linetrace.broker.contract.topics import StationId
+from linetrace.broker.mosquitto import dynsec
 from linetrace.broker.mosquitto.directory import (
+    BRIDGE_USER_PREFIX,
     BrokerDir,
     Credentials,
     Role,
+    admin_credentials,
     locked,
+    plugin_client,
     read_credentials,
-    write_acl,
+    role_acls,
     write_private,
+    write_security,
 )
+from linetrace.broker.mosquitto.process import running_pid
 from linetrace.errors import BrokerError
 
-__all__ = ["add_service", "add_station", "hash_password", "verify_password"]
+__all__ = ["add_service", "add_station", "broker_address"]
 
 logger = logging.getLogger(__name__)
 
-# Passwords are 256-bit random secrets, so key stretching adds nothing against guessing;
-# 101 rounds is what mosquitto_passwd writes and keeps every CONNECT cheap.
-PBKDF2_ITERATIONS = 101
-
 PASSWORD_BYTES = 32
-
-SALT_BYTES = 12  # Mosquitto refuses any other salt length for $7$ hashes.
-
-HASH_BYTES = 64  # SHA-512 output, the only length Mosquitto accepts.
 
 _SERVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -64,6 +60,11 @@ def add_service(
         raise BrokerError(f"unknown role {role!r}: use central or monitor") from None
     if service_role is Role.STATION:
         raise BrokerError("a station is added with add_station, under its SITE/LINE/STATION id")
+    if service_role is Role.ADMIN:
+        raise BrokerError("the admin account is made by init and is never handed out")
+    site = name.removeprefix(BRIDGE_USER_PREFIX)
+    if service_role is Role.BRIDGE and (site == name or not _SERVICE_NAME.match(site)):
+        raise BrokerError(f"a bridge user is named {BRIDGE_USER_PREFIX}SITE, not {name!r}")
     return _add_user(BrokerDir(directory.resolve()), name, service_role, rotate)
 
 
@@ -83,46 +84,30 @@ def _add_user(broker: BrokerDir, username: str, role: Role, rotate: bool) -> Cre
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         if credentials != existing:
             write_private(path, credentials.model_dump_json(indent=2) + "\n")
-        _set_password(broker.passwords, credentials)
-        write_acl(broker)
+        write_security(broker)
+        _apply_running(broker, existing, credentials)
     return credentials
 
 
-def hash_password(password: str, *, salt: bytes | None = None) -> str:
-    """The Mosquitto 2 ``$7$`` line value: PBKDF2-HMAC-SHA512, 12-byte salt, base64."""
-    salt = secrets.token_bytes(SALT_BYTES) if salt is None else salt
-    if len(salt) != SALT_BYTES:
-        raise ValueError(f"Mosquitto needs a {SALT_BYTES}-byte salt, not {len(salt)}")
-    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, PBKDF2_ITERATIONS, HASH_BYTES)
-    return (
-        f"$7${PBKDF2_ITERATIONS}${base64.b64encode(salt).decode()}"
-        f"${base64.b64encode(digest).decode()}"
+def _apply_running(broker: BrokerDir, old: Credentials | None, new: Credentials) -> None:
+    """Bring a running broker up to date (the plugin reads its file only at start)."""
+    commands = dynsec.change_commands(
+        plugin_client(old) if old is not None else None, plugin_client(new), role_acls(new)
     )
-
-
-def verify_password(password: str, encoded: str) -> bool:
-    """Whether ``encoded`` (a ``$7$`` value) is the hash of ``password``."""
-    parts = encoded.split("$")
-    if len(parts) != 5 or parts[:2] != ["", "7"] or not parts[2].isdigit():
-        return False
-    try:
-        salt = base64.b64decode(parts[3], validate=True)
-        expected = base64.b64decode(parts[4], validate=True)
-    except ValueError:
-        return False
-    if len(salt) != SALT_BYTES or len(expected) != HASH_BYTES:
-        return False
-    actual = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, int(parts[2]), HASH_BYTES)
-    return hmac.compare_digest(actual, expected)
-
-
-def _set_password(path: Path, credentials: Credentials) -> None:
-    """Make the password file hold ``credentials``; other users' lines stay untouched."""
-    lines = path.read_text().splitlines() if path.exists() else []
-    prefix = credentials.username + ":"
-    current = [line for line in lines if line.startswith(prefix)]
-    if len(current) == 1 and verify_password(credentials.password, current[0][len(prefix) :]):
+    if not commands or running_pid(broker.path) is None:
         return
-    kept = [line for line in lines if not line.startswith(prefix)]
-    kept.append(prefix + hash_password(credentials.password))
-    write_private(path, "\n".join(kept) + "\n")
+    host, port = broker_address(broker.path)
+    admin = plugin_client(admin_credentials(broker))
+    dynsec.send_commands(host, port, admin, commands)
+    logger.info("the running broker took the change to %s", new.username)
+
+
+def broker_address(directory: Path) -> tuple[str, int]:
+    """Where a process on this host reaches the broker: its plain listener."""
+    conf = BrokerDir(directory.resolve()).conf
+    for line in conf.read_text().splitlines():
+        if line.startswith("listener "):
+            _, port, bind = line.split()
+            wildcard = {"0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104 - read, not bound
+            return wildcard.get(bind, bind), int(port)
+    raise BrokerError(f"{conf} has no listener: run `linetrace broker init` again")

@@ -3,7 +3,7 @@
 It runs the project's generated configuration (:func:`init_broker`), so what a test or a
 benchmark measures is the broker a site runs, on a port of its own so that runs side by
 side do not meet. Starting waits until Mosquitto has fully started, not only until it
-listens; adding an account waits until the broker accepts it.
+listens; an account added while it runs is in force on return (the broker applied it).
 """
 
 from __future__ import annotations
@@ -17,18 +17,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from pydantic import SecretStr
-
-from linetrace.broker.client import MqttSettings, make_client
 from linetrace.broker.contract.topics import StationId
 from linetrace.broker.mosquitto.accounts import add_service, add_station
-from linetrace.broker.mosquitto.directory import Credentials, init_broker
-from linetrace.broker.mosquitto.process import broker_command, reload
+from linetrace.broker.mosquitto.directory import Credentials, Role, init_broker
+from linetrace.broker.mosquitto.process import broker_command
 from linetrace.errors import BrokerError
 from linetrace.ports import free_port
 
 __all__ = [
-    "BROKER_RELOAD_TIMEOUT_S",
     "BROKER_START_TIMEOUT_S",
     "BROKER_STOP_TIMEOUT_S",
     "LocalBroker",
@@ -37,12 +33,8 @@ __all__ = [
 
 # Mosquitto starts in milliseconds; a slow CI box under load gets ample headroom.
 BROKER_START_TIMEOUT_S = 10.0
-# A SIGHUP reload is handled on the broker's next loop turn, well under a second.
-BROKER_RELOAD_TIMEOUT_S = 5.0
 # SIGTERM makes Mosquitto save its persistence file and exit at once.
 BROKER_STOP_TIMEOUT_S = 5.0
-# How long one CONNECT probe waits for its CONNACK: a local broker answers in milliseconds.
-CONNACK_TIMEOUT_S = 1.0
 # Between two looks at the log and the socket while waiting: short next to a start.
 POLL_S = 0.02
 # What Mosquitto logs once it has started, signal handlers included.
@@ -97,15 +89,11 @@ class LocalBroker:
         """The credentials of ``site/line/station``, active in the broker on return."""
         if not isinstance(station_id, StationId):
             station_id = StationId.parse(station_id)
-        credentials = add_station(self.directory, station_id)
-        self._reload_until_accepted(credentials)
-        return credentials
+        return add_station(self.directory, station_id)
 
-    def service(self, name: str = "central") -> Credentials:
-        """The credentials of a service user (role ``central``), active on return."""
-        credentials = add_service(self.directory, name)
-        self._reload_until_accepted(credentials)
-        return credentials
+    def service(self, name: str = "central", role: Role = Role.CENTRAL) -> Credentials:
+        """The credentials of a service user (role ``central`` unless told), active on return."""
+        return add_service(self.directory, name, role)
 
     @property
     def running(self) -> bool:
@@ -175,20 +163,6 @@ class LocalBroker:
         """The end of the broker's output, for error messages."""
         return "\n".join(self.log().splitlines()[-lines:])
 
-    def _reload_until_accepted(self, credentials: Credentials) -> None:
-        if self._process is None or not self.running:
-            return  # a stopped broker reads the new user when it starts
-        reload(self._process.pid)
-        deadline = time.monotonic() + BROKER_RELOAD_TIMEOUT_S
-        while (code := _connack(self.host, self.port, credentials)) != 0:
-            if not self.running:
-                raise BrokerError(f"mosquitto exited on reload:\n{self.log()}")
-            if time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"{credentials.username} still refused (CONNACK {code}):\n{self.log()}"
-                )
-            time.sleep(POLL_S)
-
 
 def _accepts_tcp(host: str, port: int) -> bool:
     try:
@@ -196,26 +170,3 @@ def _accepts_tcp(host: str, port: int) -> bool:
             return True
     except OSError:
         return False
-
-
-def _connack(host: str, port: int, credentials: Credentials) -> int | None:
-    """The CONNACK reason code for these credentials, or None when there was no answer."""
-    settings = MqttSettings(
-        host=host,
-        port=port,
-        username=credentials.username,
-        password=SecretStr(credentials.password),
-    )
-    client = make_client(settings)
-    codes: list[int] = []
-    client.on_connect = lambda _c, _u, _f, reason, _p: codes.append(reason.value)
-    try:
-        client.connect(host, port, keepalive=10)
-        deadline = time.monotonic() + CONNACK_TIMEOUT_S
-        while not codes and time.monotonic() < deadline:
-            client.loop(timeout=0.05)
-    except OSError:
-        return None
-    finally:
-        client.disconnect()  # paho closes its sockets when the client is released
-    return codes[0] if codes else None

@@ -101,7 +101,7 @@ def test_station_cannot_publish_outside_its_channels(
 
 
 def test_station_reads_only_its_own_batch_and_ack(mqtt_broker: LocalBroker) -> None:
-    """Mosquitto 2.0 grants every subscription and filters on delivery, retained included."""
+    """Another station's topics are refused at SUBSCRIBE (0x87); its own arrive, retained too."""
     mqtt_broker.station(str(B))
     with (
         probe(mqtt_broker, mqtt_broker.station(str(A))) as station_a,
@@ -110,11 +110,13 @@ def test_station_reads_only_its_own_batch_and_ack(mqtt_broker: LocalBroker) -> N
         assert central.connect() == SUCCESS
         assert central.publish(topic(B, Channel.BATCH), b"batch-b", retain=True) in ACCEPTED
         assert station_a.connect() == SUCCESS
-        station_a.subscribe(topic(B, Channel.BATCH))
-        station_a.subscribe(topic(B, Channel.ACK))
-        station_a.subscribe("linetrace/v1/#")
+        assert station_a.subscribe(topic(B, Channel.BATCH)) == NOT_AUTHORIZED
+        assert station_a.subscribe(topic(B, Channel.ACK)) == NOT_AUTHORIZED
+        assert station_a.subscribe("linetrace/v1/#") == NOT_AUTHORIZED
         assert central.publish(topic(B, Channel.ACK), b"ack-b", retain=True) in ACCEPTED
         station_a.assert_silent()
+        assert station_a.subscribe(topic(A, Channel.BATCH)) == 1
+        assert station_a.subscribe(topic(A, Channel.ACK)) == 1
 
         assert central.publish(topic(A, Channel.BATCH), b"batch-a", retain=True) in ACCEPTED
         assert central.publish(topic(A, Channel.ACK), b"ack-a", retain=True) in ACCEPTED

@@ -1,4 +1,4 @@
-"""Station and service accounts: credentials, their private files, password hashes."""
+"""Station and service accounts: credentials, their private files, the plugin's hashes."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import stat
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,17 +20,23 @@ from linetrace.broker.mosquitto import (
     Role,
     add_service,
     add_station,
-    hash_password,
     init_broker,
     list_credentials,
-    verify_password,
 )
+from linetrace.broker.mosquitto.dynsec import password_fields, verify_password
 
 STATION = StationId("hcm", "line1", "st1")
 
 
 def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
+
+
+def plugin_client(directory: Path, username: str) -> dict[str, Any]:
+    """The account as the dynamic security plugin's file holds it."""
+    config = json.loads(BrokerDir(directory.resolve()).security.read_text())
+    [client] = [c for c in config["clients"] if c["username"] == username]
+    return dict(client)
 
 
 def test_add_station_is_idempotent_and_rotate_replaces_the_password(tmp_path: Path) -> None:
@@ -41,9 +48,10 @@ def test_add_station_is_idempotent_and_rotate_replaces_the_password(tmp_path: Pa
     assert add_station(tmp_path, STATION) == first
     rotated = add_station(tmp_path, STATION, rotate=True)
     assert rotated.password != first.password
-    lines = broker.passwords.read_text().splitlines()
-    assert len(lines) == 1
-    assert verify_password(rotated.password, lines[0].split(":", 1)[1])
+    client = plugin_client(broker.path, "hcm/line1/st1")
+    assert verify_password(rotated.password, client)
+    assert not verify_password(first.password, client)
+    assert client["roles"] == [{"rolename": "station:hcm/line1/st1"}]
 
 
 def test_credentials_are_stored_privately_one_file_per_user(tmp_path: Path) -> None:
@@ -65,14 +73,14 @@ def test_station_ids_that_differ_only_in_where_the_dot_is_do_not_share_a_file(
     assert {c.username for c in list_credentials(tmp_path)} == {"a.b/c/d", "a/b.c/d"}
 
 
-def test_a_lost_password_line_is_restored_with_the_same_password(tmp_path: Path) -> None:
+def test_a_lost_security_file_is_rebuilt_from_the_credential_store(tmp_path: Path) -> None:
     broker = init_broker(tmp_path)
     credentials = add_station(tmp_path, STATION)
-    broker.passwords.write_text("someone:$7$101$abc$def\n")
-    assert add_station(tmp_path, STATION) == credentials
-    lines = broker.passwords.read_text().splitlines()
-    assert lines[0] == "someone:$7$101$abc$def"  # a user added by hand stays
-    assert verify_password(credentials.password, lines[1].removeprefix("hcm/line1/st1:"))
+    broker.security.unlink()
+    init_broker(tmp_path)
+    assert verify_password(credentials.password, plugin_client(tmp_path, "hcm/line1/st1"))
+    assert mode(broker.security) == 0o600
+    assert mode(broker.security.parent) == 0o700
 
 
 @pytest.mark.parametrize(
@@ -81,7 +89,8 @@ def test_a_lost_password_line_is_restored_with_the_same_password(tmp_path: Path)
         ("a/b/c", "central", "not valid"),
         ("+", "central", "not valid"),
         ("", "central", "not valid"),
-        ("central", "admin", "unknown role"),
+        ("central", "root", "unknown role"),
+        ("boss", "admin", "made by init"),
         ("central", "station", "add_station"),
     ],
 )
@@ -103,18 +112,18 @@ def test_service_role_can_change_without_a_new_password(tmp_path: Path) -> None:
     central = add_service(tmp_path, "dash")
     monitor = add_service(tmp_path, "dash", "monitor")
     assert (monitor.password, monitor.role) == (central.password, Role.MONITOR)
-    assert "user dash\ntopic read linetrace/v1/#" in BrokerDir(tmp_path).acl.read_text()
+    assert plugin_client(tmp_path, "dash")["roles"] == [{"rolename": "monitor"}]
 
 
-def test_password_hash_has_mosquittos_format_and_verifies() -> None:
-    encoded = hash_password("s3cret", salt=bytes(range(12)))
-    assert encoded.startswith("$7$101$AAECAwQFBgcICQoL$")
-    assert verify_password("s3cret", encoded)
-    assert not verify_password("s3cret!", encoded)
-    assert not verify_password("s3cret", "$6$abc$def")
-    assert not verify_password("s3cret", "$7$101$not base64$x")
+def test_password_hash_has_the_plugins_format_and_verifies() -> None:
+    fields = password_fields("s3cret", salt=bytes(range(12)))
+    assert (fields["salt"], fields["iterations"]) == ("AAECAwQFBgcICQoL", 101)
+    assert verify_password("s3cret", fields)
+    assert not verify_password("s3cret!", fields)
+    assert not verify_password("s3cret", {"salt": "abc", "password": "def", "iterations": 1})
+    assert not verify_password("s3cret", {"salt": "not base64", "password": "x"})
     with pytest.raises(ValueError, match="12-byte salt"):
-        hash_password("x", salt=b"short")
+        password_fields("x", salt=b"short")
 
 
 def test_hashes_from_mosquitto_passwd_verify(
@@ -126,9 +135,11 @@ def test_hashes_from_mosquitto_passwd_verify(
     password_file = tmp_path / "pw"
     password_file.touch(mode=0o600)
     subprocess.run([tool, "-b", str(password_file), "alice", "open sesame"], check=True)
-    encoded = password_file.read_text().strip().removeprefix("alice:")
-    assert verify_password("open sesame", encoded)
-    assert not verify_password("open sesame ", encoded)
+    # Mosquitto's own PBKDF2-SHA512 ($7$ROUNDS$SALT$HASH) is the plugin's, field by field.
+    _, _, rounds, salt, digest = password_file.read_text().strip().split("$")
+    fields = {"salt": salt, "password": digest, "iterations": int(rounds)}
+    assert verify_password("open sesame", fields)
+    assert not verify_password("open sesame ", fields)
 
 
 def test_credentials_print_as_json_scripts_can_read(tmp_path: Path) -> None:

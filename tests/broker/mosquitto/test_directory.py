@@ -1,7 +1,8 @@
-"""The broker directory: the generated configuration and ACL, kept across re-inits."""
+"""The broker directory: the generated configuration and access rules, kept across re-inits."""
 
 from __future__ import annotations
 
+import json
 import stat
 from pathlib import Path
 
@@ -18,8 +19,9 @@ from linetrace.broker.mosquitto import (
     add_service,
     add_station,
     init_broker,
-    render_acl,
+    role_acls,
 )
+from linetrace.broker.mosquitto.dynsec import find_plugin
 
 STATION = StationId("hcm", "line1", "st1")
 
@@ -42,8 +44,11 @@ def test_init_writes_a_locked_down_config(tmp_path: Path) -> None:
     settings = conf_settings(broker)
     assert settings["allow_anonymous"] == ["false"]
     assert settings["per_listener_settings"] == ["false"]
-    assert settings["password_file"] == [str(broker.passwords)]
-    assert settings["acl_file"] == [str(broker.acl)]
+    assert "password_file" not in settings
+    assert "acl_file" not in settings
+    assert settings["plugin"] == [str(find_plugin())]
+    assert settings["plugin_opt_config_file"] == [str(broker.security)]
+    assert settings["use_username_as_clientid"] == ["true"]
     assert settings["persistence"] == ["true"]
     assert settings["persistence_location"] == [str(broker.data)]
     assert settings["max_packet_size"] == [str(mosquitto.MAX_PACKET_KIB * 1024)]
@@ -51,9 +56,16 @@ def test_init_writes_a_locked_down_config(tmp_path: Path) -> None:
     assert settings["persistent_client_expiration"] == ["14d"]
     assert settings["listener"] == ["2883 127.0.0.1"]
     assert "cafile" not in settings
-    assert broker.passwords.read_text() == ""
-    assert mode(broker.passwords) == 0o600
-    assert mode(broker.acl) == 0o600
+    security = json.loads(broker.security.read_text())
+    assert [c["username"] for c in security["clients"]] == ["linetrace-admin"]
+    assert security["defaultACLAccess"] == {
+        "publishClientSend": False,
+        "publishClientReceive": False,
+        "subscribe": False,
+        "unsubscribe": True,
+    }
+    assert mode(broker.security) == 0o600
+    assert mode(broker.credentials / "admin.json") == 0o600
     assert mode(broker.credentials) == 0o700
 
 
@@ -67,6 +79,8 @@ def test_init_with_tls_adds_a_second_listener(tmp_path: Path) -> None:
     assert settings["cafile"] == [str(files["ca"].resolve())]
     assert settings["keyfile"] == [str(files["key"].resolve())]
     assert settings["require_certificate"] == ["true"]
+    # Client ids are bound to accounts on every listener.
+    assert settings["use_username_as_clientid"] == ["true", "true"]
 
 
 def test_init_refuses_missing_tls_files_and_bad_ports(tmp_path: Path) -> None:
@@ -86,31 +100,40 @@ def test_reinit_keeps_every_credential(tmp_path: Path) -> None:
     init_broker(directory)
     station = add_station(directory, STATION)
     central = add_service(directory, "central")
-    passwords = BrokerDir(directory).passwords.read_text()
+    admin = (BrokerDir(directory).credentials / "admin.json").read_text()
     init_broker(directory, port=2884)
-    assert BrokerDir(directory).passwords.read_text() == passwords
+    assert (BrokerDir(directory).credentials / "admin.json").read_text() == admin
     assert add_station(directory, STATION) == station
     assert add_service(directory, "central") == central
-    assert "user central" in BrokerDir(directory).acl.read_text()
+    security = json.loads(BrokerDir(directory).security.read_text())
+    assert {c["username"] for c in security["clients"]} == {
+        "linetrace-admin",
+        "central",
+        "hcm/line1/st1",
+    }
 
 
-def test_acl_gives_stations_their_own_levels_and_services_their_role() -> None:
-    services = [
-        Credentials(username="central", password="p", role=Role.CENTRAL),
-        Credentials(username="dash", password="p", role=Role.MONITOR),
-    ]
-    lines = render_acl(services).splitlines()
-    assert [line for line in lines if line.startswith("pattern")] == [
-        "pattern write linetrace/v1/%u/events",
-        "pattern write linetrace/v1/%u/status",
-        "pattern read linetrace/v1/%u/batch",
-        "pattern read linetrace/v1/%u/ack",
-    ]
-    central = lines[lines.index("user central") + 1 : lines.index("user central") + 5]
-    assert central == [
-        "topic read linetrace/v1/+/+/+/events",
-        "topic read linetrace/v1/+/+/+/status",
-        "topic readwrite linetrace/v1/+/+/+/batch",
-        "topic readwrite linetrace/v1/+/+/+/ack",
-    ]
-    assert lines[lines.index("user dash") + 1] == "topic read linetrace/v1/#"
+def granted(account: Credentials) -> set[tuple[str, str]]:
+    return {(entry["acltype"], entry["topic"]) for entry in role_acls(account)}
+
+
+def test_roles_give_stations_their_own_topics_and_central_its_group_only() -> None:
+    station = Credentials(username="hcm/line1/st1", password="p", role=Role.STATION)
+    assert granted(station) == {
+        ("publishClientSend", "linetrace/v1/hcm/line1/st1/events"),
+        ("publishClientSend", "linetrace/v1/hcm/line1/st1/status"),
+        ("subscribePattern", "linetrace/v1/hcm/line1/st1/batch"),
+        ("publishClientReceive", "linetrace/v1/hcm/line1/st1/batch"),
+        ("subscribePattern", "linetrace/v1/hcm/line1/st1/ack"),
+        ("publishClientReceive", "linetrace/v1/hcm/line1/st1/ack"),
+    }
+    central = granted(Credentials(username="central", password="p", role=Role.CENTRAL))
+    assert ("subscribeLiteral", "$share/central/linetrace/v1/+/+/+/events") in central
+    assert not any(t.startswith("$share") for kind, t in central if kind != "subscribeLiteral")
+    assert ("publishClientSend", "linetrace/v1/+/+/+/ack") in central
+    assert not any(kind == "publishClientSend" and "events" in t for kind, t in central)
+    dash = granted(Credentials(username="dash", password="p", role=Role.MONITOR))
+    assert dash == {
+        ("subscribePattern", "linetrace/v1/#"),
+        ("publishClientReceive", "linetrace/v1/#"),
+    }
