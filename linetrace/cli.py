@@ -8,11 +8,12 @@ OpenCV and ``linetrace edge`` on an edge box without the database drivers.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 
 from linetrace import __version__
+from linetrace.errors import ConfigError
+from linetrace.logs import FORMATS, configure_logging
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,6 +31,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
     )
+    parser.add_argument(
+        "--log-format",
+        choices=FORMATS,
+        help="text, or json: one JSON object a line (default: $LINETRACE_LOG_FORMAT, else text)",
+    )
     parts = parser.add_subparsers(dest="part", required=True, metavar="PART")
     edge_cli.register(parts)
     central_cli.register(parts)
@@ -44,11 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    try:
+        configure_logging(args.log_level, args.log_format)
+    except ConfigError as exc:
+        parser.error(str(exc))
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.parse_args([*(argv or sys.argv[1:]), "--help"])

@@ -2,7 +2,7 @@
 
 - edge and central never import each other; what they share is the broker contract, the
   broker client and the root foundations (errors, settings, backoff, GS1 rules, ports,
-  private files);
+  private files, the logging setup);
 - the contract imports nothing of the parts that use it;
 - in central, only ``central.store`` defines tables or writes DDL;
 - no import cycles between modules (imports made at module level);
@@ -29,6 +29,7 @@ FOUNDATIONS = (
     "linetrace.gs1",
     "linetrace.ports",
     "linetrace.private",
+    "linetrace.logs",
 )
 # A module past this many lines holds more than one job; split it (docs/architecture.md).
 MAX_MODULE_LINES = 450

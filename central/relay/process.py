@@ -25,6 +25,7 @@ from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING
 
 from linetrace.backoff import Backoff
+from linetrace.logs import configure_logging
 
 if TYPE_CHECKING:
     from linetrace.central.config import CentralSettings
@@ -56,7 +57,7 @@ def relay_main(database_url: str, settings_json: str, link: Connection) -> None:
     # whole cgroup by systemd must not cut a delivery short here.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    logging.basicConfig(level=os.environ.get("LINETRACE_LOG_LEVEL", "INFO"))
+    configure_logging(os.environ.get("LINETRACE_LOG_LEVEL", "INFO"))
     settings = RelaySettings.model_validate_json(settings_json)
     engine = open_engine(database_url)
     relay = Relay(engine, settings)

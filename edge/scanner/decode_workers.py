@@ -35,6 +35,7 @@ from linetrace.edge.vision.formats import DecoderError
 from linetrace.edge.vision.reader import FrameReader
 from linetrace.edge.vision.reading import Hint, Reading
 from linetrace.errors import LinetraceError
+from linetrace.logs import configure_logging
 
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
@@ -128,7 +129,7 @@ def _worker_main(
 ) -> None:
     """A worker process: read each task's frame from the ring until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the scanner decides when to stop
-    logging.basicConfig(level=log_level, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(log_level)  # the parent's format, from the environment
     cv2.setNumThreads(1)  # one process per core: OpenCV's own threads would only compete
     reader = FrameReader(config)
     ring = FrameRing.attach(ring_name, slots, slot_shape)
