@@ -58,14 +58,20 @@ class IngestHealth(BaseModel):
         "started again."
     )
     store_failures: int = Field(description="Batch writes that found the database down.")
+    store_error: str | None = Field(
+        default=None,
+        description="Why batches cannot be stored now (the database is down, its disk is "
+        "full); null once a batch commits again. Meanwhile nothing is acknowledged and the "
+        "broker keeps the messages.",
+    )
     queued: int = Field(description="Messages received and not yet committed.")
     last_commit_at: datetime | None = Field(description="When the last batch was committed.")
 
 
 class HealthReport(BaseModel):
     status: Literal["ok", "degraded", "failing"] = Field(
-        description="failing: database down (HTTP 503); degraded: broker lost or the "
-        "ingest's writer stopped; else ok."
+        description="failing: database down (HTTP 503); degraded: broker lost, the "
+        "ingest's writer stopped or it cannot store (see ingest.store_error); else ok."
     )
     database: DatabaseHealth = Field(description="The database check.")
     ingest: IngestHealth | None = Field(
@@ -73,14 +79,21 @@ class HealthReport(BaseModel):
     )
 
 
-@router.get("/healthz", response_model=HealthReport)
+@router.get(
+    "/healthz",
+    response_model=HealthReport,
+    responses={503: {"model": HealthReport, "description": "The database is down."}},
+)
 def healthz(engine: EngineDep, ingest: IngestDep, response: Response) -> HealthReport:
     database = _check_database(engine)
     ingest_health = None if ingest is None else IngestHealth(**ingest.stats().as_dict())
     if not database.ok:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
         state: Literal["ok", "degraded", "failing"] = "failing"
-    elif ingest_health is not None and not (ingest_health.subscribed and ingest_health.writing):
+    elif ingest_health is not None and (
+        not (ingest_health.subscribed and ingest_health.writing)
+        or ingest_health.store_error is not None
+    ):
         state = "degraded"
     else:
         state = "ok"

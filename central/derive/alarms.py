@@ -17,8 +17,11 @@ operator sees one alarm with current counts.
 Kinds raised by the ingest: ``event_conflict`` (an event_id arrived again with different
 content), ``seq_gap`` (a station's seq has a gap that stayed open too long),
 ``seq_reused`` (a station sent a new event under a seq already stored), ``dead_letters``
-(refused messages arriving in a burst). Other parts of central raise their own kinds
-through the same functions.
+(refused messages arriving in a burst); from the stations' status messages
+(:mod:`.station_status`): ``station_degraded`` (one per raised ``*_alarm`` figure, e.g.
+key ``camera`` or ``outbox``), ``station_offline`` (the last will, or a clean stop) and
+``events_lost`` (passages refused at a full outbox, which took no seq). Other parts of
+central raise their own kinds through the same functions.
 """
 
 from __future__ import annotations

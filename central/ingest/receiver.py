@@ -41,6 +41,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from linetrace.broker.client import MqttSettings, connect_properties, make_client
+from linetrace.logs import configure_logging
 
 __all__ = [
     "GENERATIONS_PER_CHILD",
@@ -98,11 +99,13 @@ class ReceiverConfig:
     """Everything the child needs: the broker connection and how to batch."""
 
     mqtt: MqttSettings
-    subscription: str
+    subscription: str  # the events, at QoS 1: "subscribed" means this one is granted
     max_in_flight: int
     batch_size: int
     flush_interval_s: float
     incarnation: int
+    # Further (filter, QoS) pairs taken in the same way (the stations' status).
+    also: tuple[tuple[str, int], ...] = ()
 
 
 def receiver_main(config: ReceiverConfig, link: Connection) -> None:
@@ -111,6 +114,9 @@ def receiver_main(config: ReceiverConfig, link: Connection) -> None:
     # stops the child in order (commit, acknowledge, disconnect), so the child waits for it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # This module's records go to the parent through the pipe; the rest (paho's) are
+    # logged here, in the parent's format, from the environment.
+    configure_logging(logging.WARNING)
     Receiver(config, link).run()
 
 
@@ -271,7 +277,12 @@ class Receiver:
             generation = self._generation
         log.info("connected to the broker (session resumed: %s)", flags.session_present)
         # Subscribing here, not once after connect, so that every reconnect resubscribes.
-        client.subscribe(self._config.subscription, options=SubscribeOptions(qos=1))
+        client.subscribe(
+            [
+                (self._config.subscription, SubscribeOptions(qos=1)),
+                *((name, SubscribeOptions(qos=qos)) for name, qos in self._config.also),
+            ]
+        )
         self._send(("state", State.CONNECTED, generation))
 
     def _on_connect_fail(self, _client: mqtt.Client, _userdata: Any) -> None:
@@ -304,11 +315,11 @@ class Receiver:
         reason_codes: list[ReasonCode],
         _properties: Properties | None,
     ) -> None:
-        refused = [code for code in reason_codes if code.is_failure]
-        if refused:
-            log.error(
-                "broker refused the subscription to %s: %s", self._config.subscription, refused
-            )
+        filters = [self._config.subscription, *(name for name, _ in self._config.also)]
+        for name, code in zip(filters, reason_codes, strict=False):
+            if code.is_failure:
+                log.error("broker refused the subscription to %s: %s", name, code)
+        if not reason_codes or reason_codes[0].is_failure:
             return
         with self._lock:
             generation = self._generation

@@ -61,6 +61,10 @@ After each commit the writer publishes the stations' new watermarks, retained, o
 ``ack`` topics (the edge deletes what they cover). It republishes all of them after every
 (re)connect, and every few seconds it also raises or clears ``seq_gap``, ``dead_letters``
 and ``seq_reused`` alarms.
+
+The child also subscribes to every station's retained ``status`` (plainly, at QoS 0: see
+:mod:`linetrace.central.ingest.statuses`); the writer takes those messages apart from the
+events, after them, and raises or clears the stations' own alarms from them.
 """
 
 from __future__ import annotations
@@ -70,6 +74,8 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from functools import partial
+from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -82,6 +88,13 @@ from linetrace.central.derive.progress import all_progress
 from linetrace.central.ingest.handover import Handover
 from linetrace.central.ingest.receiver import Received, ReceiverConfig, ReceiverCounts, State
 from linetrace.central.ingest.stats import IngestCounters, IngestStats, log_summary
+from linetrace.central.ingest.statuses import (
+    STATUS_QOS,
+    STATUS_SUBSCRIPTION,
+    StatusResult,
+    is_status_topic,
+    write_statuses,
+)
 from linetrace.central.ingest.supervisor import ReceiverEvents, ReceiverProcess
 from linetrace.central.ingest.watermarks import WatermarkPublisher
 from linetrace.central.ingest.write_batch import (
@@ -114,7 +127,9 @@ SWEEP_EVERY_S = 2.0
 
 
 CommitListener = Callable[[Sequence[Inbound], BatchResult], None]
-"""Told of each committed batch: the messages as received, and what became of them."""
+"""Told of each committed batch: the events as received, and what became of them."""
+
+_Written = TypeVar("_Written")
 
 
 class Ingest:
@@ -189,6 +204,11 @@ class Ingest:
         """
         self._commit_listeners.append(listener)
 
+    @property
+    def counters(self) -> IngestCounters:
+        """The live counters and distributions (read by ``/metrics``)."""
+        return self._counters
+
     def stats(self) -> IngestStats:
         """The counters now, with the live connection state."""
         return self._counters.snapshot(
@@ -236,6 +256,7 @@ class Ingest:
             batch_size=ingest.batch_size,
             flush_interval_s=ingest.flush_interval_ms / 1000,
             incarnation=incarnation,
+            also=((STATUS_SUBSCRIPTION, STATUS_QOS),),
         )
 
     def _on_batch(self, items: list[Received], counts: ReceiverCounts) -> None:
@@ -280,17 +301,37 @@ class Ingest:
         while True:
             batch = self._handover.next_batch(IDLE_POLL_S)
             if batch:
+                taken = time.perf_counter()
                 inbound = [
                     Inbound(item.topic, item.payload, datetime.fromtimestamp(item.received_at, UTC))
                     for item in batch
                 ]
-                result = self._write_until_stored(inbound)
-                if result is None:
+                statuses_in = [message for message in inbound if is_status_topic(message.topic)]
+                if statuses_in:
+                    inbound = [m for m in inbound if not is_status_topic(m.topic)]
+                result = (
+                    self._write_until_stored(
+                        partial(write_batch, self._engine, inbound, self._options), len(inbound)
+                    )
+                    if inbound
+                    else BatchResult()
+                )
+                statuses = (
+                    self._write_until_stored(
+                        partial(write_statuses, self._engine, statuses_in, self._options),
+                        len(statuses_in),
+                    )
+                    if statuses_in
+                    else StatusResult()
+                )
+                if result is None or statuses is None:
                     return
+                seconds = time.perf_counter() - taken
                 self._acknowledge(batch)
                 self._counters.add(queued=-len(batch))
                 self._watermarks.publish(result.watermarks)
-                self._count(result, len(batch))
+                self._count(result, len(batch), seconds)
+                self._count_statuses(statuses)
                 for listener in self._commit_listeners:
                     listener(inbound, result)
             elif self._stopping.is_set():
@@ -305,33 +346,39 @@ class Ingest:
                 log_summary(summary, last_summary)
                 last_summary = summary
 
-    def _write_until_stored(self, batch: list[Inbound]) -> BatchResult | None:
-        """Write the batch, retrying while the database is down; None if stopped meanwhile."""
+    def _write_until_stored(self, write: Callable[[], _Written], size: int) -> _Written | None:
+        """Write ``size`` messages, retrying while the database is down; None if stopped
+        meanwhile."""
         backoff = Backoff(STORE_RETRY_MIN_S, STORE_RETRY_MAX_S)
         while True:
             try:
-                return write_batch(self._engine, batch, self._options)
+                result = write()
             except StoreUnavailable as exc:
                 self._counters.add(store_failures=1)
+                self._counters.set(store_error=str(exc))
                 if self._stopping.is_set():
                     log.error(
                         "database unavailable while stopping (%s); %s messages stay "
                         "unacknowledged for the next start",
                         exc,
-                        len(batch),
+                        size,
                     )
                     return None
                 delay = backoff.next_delay()
                 log.error("database unavailable (%s); retrying in %.1f s", exc, delay)
-            except Exception:
+            except Exception as exc:
                 # Not expected: write_batch dead-letters whatever one message causes. Keep
                 # the writer (and the batch, unacknowledged) alive and try again.
                 self._counters.add(store_failures=1)
+                self._counters.set(store_error=f"writing a batch failed: {_first_line(exc)}")
                 if self._stopping.is_set():
                     log.exception("writing a batch failed while stopping; left unacknowledged")
                     return None
                 delay = backoff.next_delay()
                 log.exception("writing a batch failed; retrying in %.1f s", delay)
+            else:
+                self._counters.set(store_error=None)
+                return result
             # A stop request during the wait leaves one more try before giving up, then
             # the branch above returns.
             self._stopping.wait(delay)
@@ -356,14 +403,28 @@ class Ingest:
             return
         self._watermarks.publish_moved(progress)
 
-    def _count(self, result: BatchResult, size: int) -> None:
+    def _count_statuses(self, statuses: StatusResult) -> None:
+        if statuses.dead_letters:
+            self._counters.add(dead_lettered=len(statuses.dead_letters))
+            self._counters.add_dead_letters(letter.reason for letter in statuses.dead_letters)
+        for letter in statuses.dead_letters:
+            log.warning("dead letter from %s: %s", letter.topic, letter.reason)
+
+    def _count(self, result: BatchResult, size: int, seconds: float) -> None:
+        committed_at = datetime.now(UTC)
         self._counters.add(
             stored=result.stored,
             duplicates=result.duplicates,
             dead_lettered=len(result.dead_letters),
             conflicts=result.conflicts,
         )
-        self._counters.set(last_commit_at=datetime.now(UTC))
+        self._counters.set(last_commit_at=committed_at)
+        self._counters.batch_seconds.observe((seconds,))
+        self._counters.lag_seconds.observe(
+            (committed_at - observed).total_seconds() for observed in result.observed_at
+        )
+        if result.dead_letters:
+            self._counters.add_dead_letters(letter.reason for letter in result.dead_letters)
         for letter in result.dead_letters:
             log.warning("dead letter from %s: %s", letter.topic, letter.reason)
         log.debug(

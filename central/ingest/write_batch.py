@@ -56,7 +56,16 @@ from linetrace.central.relay.queue import enqueue_events
 from linetrace.central.store import DeadLetter, event_row, insert_dead_letters, insert_events
 from linetrace.errors import ContractError, LinetraceError
 
-__all__ = ["BatchOptions", "BatchResult", "Inbound", "StoreUnavailable", "write_batch"]
+__all__ = [
+    "BatchOptions",
+    "BatchResult",
+    "Inbound",
+    "StoreUnavailable",
+    "dead_letter",
+    "is_transient",
+    "raise_if_unreachable",
+    "write_batch",
+]
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +78,11 @@ _TRANSIENT_SQLSTATES = {"40P01", "40001"}
 # A dead letter's reason and topic are our own text, cut to this length and made
 # storable on every backend (no NUL, no lone surrogate), so that recording one never fails.
 _MAX_LETTER_TEXT = 2000
+# The database's own word that its disk, not a row, is the trouble: SQLite's primary
+# result codes SQLITE_IOERR and SQLITE_FULL, PostgreSQL's disk_full and its class 58
+# (system errors: I/O). Such a batch waits for room instead of being dead-lettered.
+_SQLITE_IOERR, _SQLITE_FULL = 10, 13
+_PG_DISK_FULL, _PG_IO_ERRORS = "53100", "58"
 # Three tries: a deadlock between two instances resolves on the first retry; more failures
 # in a row mean something else is wrong, and the caller's backoff takes over.
 _TRANSIENT_TRIES = 3
@@ -112,6 +126,8 @@ class BatchResult:
     dead_letters: list[DeadLetter] = field(default_factory=list)
     refused: dict[int, str] = field(default_factory=dict)
     watermarks: dict[StationId, int] = field(default_factory=dict)
+    # When each new event was observed at its station (the end-to-end lag metric).
+    observed_at: list[datetime] = field(default_factory=list)
 
     @property
     def stored(self) -> int:
@@ -124,6 +140,7 @@ class BatchResult:
         self.dead_letters += other.dead_letters
         self.refused.update(other.refused)
         self.watermarks.update(other.watermarks)
+        self.observed_at += other.observed_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +243,7 @@ def _write(
     for event_id in result.new_event_ids:
         first = first_of[event_id]
         new_seqs[first.accepted.station].append(first.event.seq)
+        result.observed_at.append(first.event.observed_at)
     result.watermarks = advance(conn, new_seqs, now)
     result.dead_letters = [_letter(messages[i], reason) for i, reason in sorted(refused.items())]
     if options.record_dead_letters:
@@ -335,7 +353,14 @@ def _transient(exc: BaseException) -> bool:
 
 
 def _raise_if_unreachable(engine: Engine, exc: BaseException) -> None:
-    """Tell a refused row from a lost database: only the database answering proves the row."""
+    """Tell a refused row from a lost database: only the database answering proves the row.
+
+    A database that answers but cannot write (its disk is full) has not refused the row
+    either: the batch waits, unacknowledged, until there is room again.
+    """
+    no_room = _out_of_space(exc)
+    if no_room is not None:
+        raise StoreUnavailable(no_room) from exc
     try:
         with engine.connect() as connection:
             connection.execute(sa.text("SELECT 1"))
@@ -343,6 +368,25 @@ def _raise_if_unreachable(engine: Engine, exc: BaseException) -> None:
         raise StoreUnavailable(_first_line(exc)) from exc
 
 
+def _out_of_space(exc: BaseException) -> str | None:
+    """Why the database cannot write, when the cause is its disk rather than the rows."""
+    original = getattr(exc, "orig", None)
+    code = getattr(original, "sqlite_errorcode", None)
+    sqlstate = str(getattr(original, "sqlstate", None) or "")
+    if (code is not None and code & 0xFF == _SQLITE_FULL) or sqlstate == _PG_DISK_FULL:
+        return f"the disk is full under the database: {_first_line(exc)}"
+    if (code is not None and code & 0xFF == _SQLITE_IOERR) or sqlstate.startswith(_PG_IO_ERRORS):
+        return f"the database cannot write to its disk (full or failing): {_first_line(exc)}"
+    return None
+
+
 def _first_line(exc: BaseException) -> str:
     original = getattr(exc, "orig", None) or exc
     return (str(original).strip().splitlines() or [type(original).__name__])[0]
+
+
+# The status writer (statuses.py) keeps refused messages, and tells a lost database from
+# a refused row, the same way as this one.
+dead_letter = _letter
+is_transient = _transient
+raise_if_unreachable = _raise_if_unreachable

@@ -28,6 +28,7 @@ __all__ = [
     "events",
     "metadata",
     "station_progress",
+    "station_status",
     "stations",
 ]
 
@@ -155,6 +156,23 @@ station_progress = sa.Table(
         comment="since when a seq above the watermark waits for a missing one",
     ),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+station_status = sa.Table(
+    "station_status",
+    metadata,
+    sa.Column("site", sa.String(64), primary_key=True),
+    sa.Column("line", sa.String(64), primary_key=True),
+    sa.Column("station", sa.String(64), primary_key=True),
+    sa.Column("state", sa.String(16), nullable=False, comment="online, degraded or offline"),
+    sa.Column("at", UtcDateTime(), nullable=False, comment="station's time of its latest status"),
+    sa.Column("received_at", UtcDateTime(), nullable=False, comment="when central took it"),
+    sa.Column(
+        "metrics",
+        sa.JSON(),
+        nullable=False,
+        comment="the last figures reported (a last will carries none and keeps them)",
+    ),
 )
 
 alarms = sa.Table(

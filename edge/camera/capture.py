@@ -20,7 +20,8 @@ without a slot: the scanner carries the last reading over instead of decoding it
 
 The watchdog: a source that fails (raises) or stalls (a live source's read times out,
 ending its frames) is closed and reopened with exponential backoff, and each failure and
-recovery is reported to the scanner as a :class:`Notice` and counted. A file resumes at
+recovery is reported to the scanner as a :class:`Notice` and counted. A failure raises
+the :class:`~linetrace.edge.camera.alarm.CameraAlarm` until frames flow again. A file resumes at
 the frame after the last one delivered. A capture process that dies or hangs (no progress
 for ``stall_s``) is killed and started again by the scanner (:meth:`Capture.check`).
 
@@ -40,6 +41,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING
 
+from linetrace.edge.camera.alarm import CameraAlarm
 from linetrace.edge.camera.capture_messages import (
     CAPTURED,
     COUNTERS,
@@ -84,6 +86,7 @@ class CaptureCounts:
     reconnects: int = 0
     failures: int = 0
     restarts: int = 0
+    alarm: bool = False  # the source failed and no frame has come since
 
 
 class Capture:
@@ -116,6 +119,7 @@ class Capture:
         self._broken = False  # the pipe to the process is closed: it died
         self._last_index = -1
         self._restarts = 0
+        self.alarm = CameraAlarm()
 
     @property
     def connection(self) -> Connection:
@@ -143,6 +147,7 @@ class Capture:
         """Start the process and open the source; :class:`SourceError` if it cannot."""
         opened = self._spawn(first_index=0)
         self.description, self.fps, self.live = opened.description, opened.fps, opened.live
+        self.alarm.description = opened.description
         self.ring = FrameRing.create(self._config.ring_slots, opened.shape)
         free = tuple(range(self.ring.slots))
         self.connection.send(RingReady(self.ring.name, self.ring.slots, opened.shape, free))
@@ -196,6 +201,7 @@ class Capture:
             while conn.poll():
                 message = conn.recv()
                 if isinstance(message, Captured):
+                    self.alarm.delivered()
                     self._last_index = message.index
                     if message.slot is not None:
                         self._held.add(message.slot)
@@ -251,11 +257,14 @@ class Capture:
             reconnects=int(c[RECONNECTS]),
             failures=int(c[FAILURES]),
             restarts=self._restarts,
+            alarm=self.alarm.raised,
         )
 
     def _notify(self, notice: Notice) -> None:
         log = logger.info if notice.kind == "reconnected" else logger.warning
         log("capture %s: %s", notice.kind, notice.message)
+        if notice.kind != "reconnected":
+            self.alarm.failed(notice.message)
         if self._on_notice is not None:
             self._on_notice(notice)
 

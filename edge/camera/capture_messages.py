@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, tzinfo
 from typing import Protocol
 
 from linetrace.edge.camera.frame_source import FrameSource
+from linetrace.edge.camera.settings import DEFAULT_READ_TIMEOUT_S
 from linetrace.edge.camera.sources import open_source
 
 __all__ = [
@@ -57,6 +58,7 @@ class SourceSpec:
     start: datetime | None = None
     fps: float | None = None
     luma: bool = True  # decoding needs grayscale only
+    read_timeout_s: float = DEFAULT_READ_TIMEOUT_S  # a live stream silent this long has stalled
 
     def __post_init__(self) -> None:
         if self.start is None and not self.realtime:
@@ -71,6 +73,7 @@ class SourceSpec:
             fps=self.fps,
             first_index=first_index,
             luma=self.luma,
+            read_timeout_s=self.read_timeout_s,
         )
 
 

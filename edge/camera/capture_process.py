@@ -42,6 +42,7 @@ from linetrace.edge.camera.frame_source import FrameSource, SourceError
 from linetrace.edge.camera.images import grayscale, shrink
 from linetrace.edge.camera.ring import FrameRing
 from linetrace.edge.camera.settings import CaptureConfig
+from linetrace.logs import configure_logging
 
 if TYPE_CHECKING:
     from multiprocessing.sharedctypes import SynchronizedArray
@@ -75,7 +76,7 @@ def capture_main(
 ) -> None:
     """The capture process: open, hand over the shape, then stream until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the scanner decides when to stop
-    logging.basicConfig(level=log_level, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(log_level)  # the parent's format, from the environment
     cv2.setNumThreads(1)  # one process per job: OpenCV's own threads would only compete
     # Without the scanner's end of the pipe there is nobody to capture for.
     with contextlib.suppress(EOFError, BrokenPipeError, ConnectionResetError):
@@ -161,6 +162,9 @@ class _Streamer:
         except (SourceError, cv2.error, OSError) as exc:
             self._notice("failed", f"{source.description} failed: {exc}")
             return False
+        finally:  # what the source skipped or dropped after its last frame
+            self._counters[DROPPED] += source.dropped - dropped
+            self._counters[SKIPPED] += source.skipped - skipped
         if source.live:
             self._notice("failed", f"{source.description} stopped delivering frames")
             return False

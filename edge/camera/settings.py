@@ -6,13 +6,16 @@ without OpenCV.
 
 from __future__ import annotations
 
-from pydantic import ConfigDict, Field
+from typing import Self
+
+from pydantic import ConfigDict, Field, model_validator
 
 from linetrace.settings import Section
 
 __all__ = [
     "DEFAULT_BACKOFF_MAX_S",
     "DEFAULT_BACKOFF_S",
+    "DEFAULT_READ_TIMEOUT_S",
     "DEFAULT_RING_SLOTS",
     "DEFAULT_STALL_S",
     "CaptureConfig",
@@ -26,9 +29,12 @@ DEFAULT_RING_SLOTS = 8
 # camera that is unplugged or rebooting), never more than a minute apart.
 DEFAULT_BACKOFF_S = 0.5
 DEFAULT_BACKOFF_MAX_S = 30.0
+# A live stream that delivers nothing for this long has stalled and is reopened: a camera
+# at any usual rate sends several frames a second, so five silent seconds are no hiccup.
+DEFAULT_READ_TIMEOUT_S = 5.0
 # A capture process that makes no progress for this long is hung in a driver call and is
-# restarted; three times the stream read timeout, so a stream that merely stalls is
-# handled by reopening it first.
+# restarted; three times the stream read timeout (and more than the open timeout, twice
+# the read timeout), so a stream that merely stalls is handled by reopening it first.
 DEFAULT_STALL_S = 15.0
 
 
@@ -76,6 +82,14 @@ class CaptureConfig(Section):
         le=3600.0,
         description="The longest wait between two attempts to reopen a source.",
     )
+    read_timeout_s: float = Field(
+        default=DEFAULT_READ_TIMEOUT_S,
+        gt=0.0,
+        le=600.0,
+        description="Seconds a live stream may deliver nothing before it counts as stalled "
+        "and is reopened (opening one may take twice as long); keep it under a third of "
+        "stall_s.",
+    )
     stall_s: float = Field(
         default=DEFAULT_STALL_S,
         gt=0.0,
@@ -83,3 +97,14 @@ class CaptureConfig(Section):
         description="Seconds without progress after which the capture process is considered "
         "hung (e.g. in a camera driver) and is restarted.",
     )
+
+    @model_validator(mode="after")
+    def _stall_outlasts_opening(self) -> Self:
+        # A stream being opened makes no progress for up to twice read_timeout_s; the
+        # process must not be killed as hung meanwhile.
+        if self.stall_s <= 2 * self.read_timeout_s:
+            raise ValueError(
+                f"stall_s ({self.stall_s:g}) must exceed twice read_timeout_s "
+                f"({self.read_timeout_s:g}): opening a stream may take that long"
+            )
+        return self

@@ -12,6 +12,12 @@ it in a ``with`` block). Every frame is stamped once, at capture:
   and ``wall`` is ``start`` plus that, so a recording scans to the same passages at any
   speed.
 
+A Motion-JPEG stream (an HTTP multipart stream, many IP cameras) is read picture by
+picture (:mod:`~linetrace.edge.camera.jpeg_stream`): a picture that does not decode is
+skipped and counted in ``skipped``, and the stream goes on. A live stream that delivers
+nothing for ``read_timeout_s`` has stalled: its frames end, and the capture process
+reopens it.
+
 A folder of images is played in name order at a fixed ``fps``; an image that cannot be
 read is skipped with a warning and counted in ``skipped``, never fatal. A source that
 cannot be opened at all raises
@@ -33,6 +39,8 @@ import numpy as np
 from linetrace.edge.camera.clock import station_timezone
 from linetrace.edge.camera.frame import Frame
 from linetrace.edge.camera.frame_source import FrameClock, FrameSource, Pacer, SourceError
+from linetrace.edge.camera.jpeg_stream import MAX_CORRUPT_RUN, decode_picture, undecoded_jpeg
+from linetrace.edge.camera.settings import DEFAULT_READ_TIMEOUT_S
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -50,12 +58,11 @@ STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "rtmp://", "udp:
 # its own moment, so only consecutive images of a code join into one passage. Pass the
 # real rate (e.g. for frames dumped from a video) to time them as they were taken.
 DEFAULT_FOLDER_FPS = 1.0
-# An IP camera on the line's network answers within a second; ten tolerates one that is
-# still booting without hanging the agent's start on a dead address.
-STREAM_OPEN_TIMEOUT_MS = 10_000
-# A live stream that delivers nothing for this long has stalled; the iterator ends so a
-# supervisor can reopen it.
-STREAM_READ_TIMEOUT_MS = 5_000
+# An IP camera on the line's network answers within a second; twice the read timeout (ten
+# seconds by default) tolerates one that is still booting without hanging the agent's
+# start on a dead address. A live stream that delivers nothing for the read timeout has
+# stalled; the iterator ends so a supervisor can reopen it.
+STREAM_OPEN_TIMEOUTS = 2
 # A container that reports no usable frame rate is played at the common camera rate.
 FALLBACK_FPS = 30.0
 # Frame rates outside this range are container metadata errors, not cameras.
@@ -79,10 +86,12 @@ class _VideoSource(FrameSource):
         realtime: bool,
         first_index: int = 0,
         luma: bool = False,
+        jpeg: bool = False,
     ) -> None:
         """``first_index``: the frame of a file to start at (resuming after a failure);
         ``luma``: deliver grayscale frames straight from the decoder where the stream's
-        pixel format allows (:data:`_LUMA_FIRST`)."""
+        pixel format allows (:data:`_LUMA_FIRST`); ``jpeg``: the capture hands over
+        undecoded JPEG pictures (:func:`undecoded_jpeg`), decoded here one by one."""
         reported = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
         plausible = _PLAUSIBLE_FPS[0] <= reported <= _PLAUSIBLE_FPS[1]
         fps = reported if plausible else None
@@ -93,7 +102,9 @@ class _VideoSource(FrameSource):
         self._realtime = realtime
         self._first: npt.NDArray[np.uint8] | None = None
         self._first_index = 0
-        self._luma = luma and _luma_only(capture)
+        self._jpeg = jpeg
+        self._grey = luma
+        self._luma = luma and not jpeg and _luma_only(capture)
         if is_file and first_index > 0:
             self._seek(first_index)
         if is_file:
@@ -140,6 +151,8 @@ class _VideoSource(FrameSource):
         if self._first is not None:
             first, self._first = self._first, None
             return first
+        if self._jpeg:
+            return self._read_picture()
         ok, decoded = self._capture.read()
         if ok and decoded is not None:
             image = np.asarray(decoded, dtype=np.uint8)
@@ -149,6 +162,30 @@ class _VideoSource(FrameSource):
         if not self._is_file:
             logger.warning("%s stopped delivering frames", self.description)
         return None
+
+    def _read_picture(self) -> npt.NDArray[np.uint8] | None:
+        """The next picture that decodes: corrupt ones are skipped and counted."""
+        run = 0
+        while True:
+            ok, packet = self._capture.read()
+            if not ok or packet is None:
+                logger.warning("%s stopped delivering frames", self.description)
+                return None
+            image = decode_picture(np.asarray(packet, dtype=np.uint8), grey=self._grey)
+            if image is not None:
+                return image
+            self.skipped += 1
+            run += 1
+            if run == 1:
+                logger.warning(
+                    "%s: skipped a picture that does not decode (%d so far)",
+                    self.description,
+                    self.skipped,
+                )
+            if run >= MAX_CORRUPT_RUN:
+                raise SourceError(
+                    f"{self.description} sent {run} pictures in a row that do not decode"
+                )
 
     def _is_luma(self, image: npt.NDArray[np.uint8]) -> bool:
         """Whether an undecoded picture is the luminance plane; if not, decode colour
@@ -242,6 +279,7 @@ def open_source(
     fps: float | None = None,
     first_index: int = 0,
     luma: bool = False,
+    read_timeout_s: float = DEFAULT_READ_TIMEOUT_S,
 ) -> FrameSource:
     """Open the source ``spec`` names: camera index, ``/dev/video*``, stream URL, video
     file, image file or folder of images.
@@ -253,7 +291,8 @@ def open_source(
     reopens its source after a failure resumes where it was), and is ignored by live
     sources, which have no position. With ``luma``, video files and streams deliver
     grayscale frames where their pixel format carries them ready (faster); other sources,
-    and all by default, deliver colour (BGR).
+    and all by default, deliver colour (BGR). A stream that delivers nothing for
+    ``read_timeout_s`` ends (a stall), and opening one may take twice as long.
     """
     if fps is not None and not fps > 0:
         raise SourceError(f"fps must be positive, got {fps}")
@@ -262,7 +301,8 @@ def open_source(
     zone = station_timezone(utc_offset)
     spec = spec.strip()
     if spec.lower().startswith(STREAM_SCHEMES):
-        return _open_live(_stream_capture(spec), f"stream {_redact(spec)}", zone, luma=luma)
+        capture = _stream_capture(spec, read_timeout_s)
+        return _open_live(capture, f"stream {_redact(spec)}", zone, luma=luma, stream=True)
     if spec.isdigit():
         return _open_live(cv2.VideoCapture(int(spec)), f"camera {spec}", zone)
     if spec.startswith("/dev/video"):
@@ -282,7 +322,12 @@ def open_source(
 
 
 def _open_live(
-    capture: cv2.VideoCapture, description: str, zone: tzinfo, *, luma: bool = False
+    capture: cv2.VideoCapture,
+    description: str,
+    zone: tzinfo,
+    *,
+    luma: bool = False,
+    stream: bool = False,
 ) -> FrameSource:
     if not capture.isOpened():
         capture.release()
@@ -298,6 +343,7 @@ def _open_live(
         is_file=False,
         realtime=False,
         luma=luma,
+        jpeg=stream and undecoded_jpeg(capture),
     )
 
 
@@ -337,12 +383,13 @@ def _luma_only(capture: cv2.VideoCapture) -> bool:
     return True
 
 
-def _stream_capture(url: str) -> cv2.VideoCapture:
+def _stream_capture(url: str, read_timeout_s: float) -> cv2.VideoCapture:
+    read_ms = max(1, round(1000 * read_timeout_s))
     params: list[Any] = [
         cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
-        STREAM_OPEN_TIMEOUT_MS,
+        STREAM_OPEN_TIMEOUTS * read_ms,
         cv2.CAP_PROP_READ_TIMEOUT_MSEC,
-        STREAM_READ_TIMEOUT_MS,
+        read_ms,
     ]
     return cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
 

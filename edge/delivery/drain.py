@@ -18,7 +18,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
-from linetrace.broker.contract.messages import StationStatus
+from linetrace.broker.contract.messages import StationStatus, live_state
 from linetrace.edge.delivery.link_state import LinkState
 from linetrace.edge.delivery.outbox import Outbox, OutboxError
 from linetrace.edge.delivery.resend_plan import DeliveryPlan
@@ -104,7 +104,9 @@ class Drainer:
     def figures(self) -> dict[str, float]:
         return self._status_source() if self._status_source is not None else {}
 
-    def status(self, state: Literal["online", "offline"], figures: dict[str, float]) -> bytes:
+    def status(
+        self, state: Literal["online", "degraded", "offline"], figures: dict[str, float]
+    ) -> bytes:
         """The retained status message's payload."""
         return StationStatus(state=state, at=datetime.now(self._tz), metrics=figures).to_payload()
 
@@ -231,6 +233,7 @@ class Drainer:
         if self._status_at is not None and now - self._status_at < self._status_interval_s:
             return
         self._status_at = now
+        figures = self.figures()
         self._client.publish(
-            self._status_topic, self.status("online", self.figures()), qos=1, retain=True
+            self._status_topic, self.status(live_state(figures), figures), qos=1, retain=True
         )

@@ -66,6 +66,16 @@ class StationFigures:
     fps_captured: float | None = _figure("gauge", "Frames captured per second.")
     fps_decoded: float | None = _figure("gauge", "Frames decoded per second.")
     dropped_frames: float | None = _figure("counter", "Frames dropped by the capture side.")
+    corrupt_frames: float | None = _figure(
+        "counter", "Pictures the camera sent that did not decode, skipped."
+    )
+    camera_alarm: float | None = _figure(
+        "gauge", "1 from a camera failure or stall until frames flow again."
+    )
+    camera_failures: float | None = _figure(
+        "counter", "Camera failures, stalls and failed attempts to reopen it."
+    )
+    camera_reconnects: float | None = _figure("counter", "Times the camera was reopened.")
     decode_ms_p50: float | None = _figure("gauge", "Median decode time per frame, ms.")
     decode_ms_p99: float | None = _figure("gauge", "99th percentile decode time per frame, ms.")
     queue_depth: float | None = _figure("gauge", "Frames waiting for a decoder.")
@@ -200,6 +210,10 @@ class StatusBoard:
             fps_captured=scan.fps_captured,
             fps_decoded=scan.fps_decoded,
             dropped_frames=scan.dropped_frames,
+            corrupt_frames=scan.corrupt_frames,
+            camera_alarm=float(scan.camera_alarm),
+            camera_failures=scan.source_failures,
+            camera_reconnects=scan.reconnects,
             decode_ms_p50=scan.decode_ms_p50,
             decode_ms_p99=scan.decode_ms_p99,
             queue_depth=scan.queue_depth,

@@ -46,6 +46,10 @@ class ScanFigures:
     noreads: int = 0
     rejected: int = 0  # passages refused by a GS1 check (wrong check digit, bad date)
     misreads: int = 0
+    corrupt_frames: int = 0  # pictures the source sent that did not decode, skipped
+    source_failures: int = 0  # the source failed, stalled or could not be reopened
+    reconnects: int = 0  # the source reopened after a failure
+    camera_alarm: bool = False  # the source failed and no frame has come since
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +79,7 @@ class ScannerStats:
     source_failures: int
     capture_restarts: int
     worker_restarts: int
+    camera_alarm: bool
 
     def as_dict(self) -> dict[str, float]:
         return {name: getattr(self, name) for name in self.__slots__}
@@ -177,4 +182,5 @@ class ScanMeter:
             source_failures=counts.failures if counts else 0,
             capture_restarts=counts.restarts if counts else 0,
             worker_restarts=worker_restarts,
+            camera_alarm=counts.alarm if counts else False,
         )

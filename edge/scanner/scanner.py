@@ -90,11 +90,14 @@ class Scanner:
         if workers < 0:
             raise ValueError(f"workers must not be negative, got {workers}")
         self.config = config
+        self._capture_config = capture or CaptureConfig()
         if isinstance(source, str):
-            source = SourceSpec(source, realtime, utc_offset, start, fps)
+            read_timeout_s = self._capture_config.read_timeout_s
+            source = SourceSpec(
+                source, realtime, utc_offset, start, fps, read_timeout_s=read_timeout_s
+            )
         self._opener = source
         self._workers_wanted = workers
-        self._capture_config = capture or CaptureConfig()
         self._on_notice = on_notice
         self._stop = threading.Event()
         self._capture: Capture | None = None

@@ -20,7 +20,7 @@ import logging
 import queue
 import threading
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 from pathlib import Path
 
@@ -182,6 +182,10 @@ class ScanSteps:
             noreads=totals.noreads,
             rejected=totals.rejected,
             misreads=totals.misreads,
+            corrupt_frames=totals.skipped,
+            source_failures=totals.failures,
+            reconnects=totals.reconnects,
+            camera_alarm=running.camera_alarm if running is not None else False,
         )
 
 
@@ -206,6 +210,9 @@ class _Totals:
     noreads: int = 0
     rejected: int = 0
     misreads: int = 0
+    skipped: int = 0
+    failures: int = 0
+    reconnects: int = 0
 
     def add(self, stats: ScannerStats) -> None:
         self.frames += stats.decoded + stats.still
@@ -214,11 +221,12 @@ class _Totals:
         self.noreads += stats.noreads
         self.rejected += stats.rejected
         self.misreads += stats.misreads
+        self.skipped += stats.skipped
+        self.failures += stats.source_failures
+        self.reconnects += stats.reconnects
 
     def plus(self, stats: ScannerStats | None) -> _Totals:
-        total = _Totals(
-            self.frames, self.dropped, self.reads, self.noreads, self.rejected, self.misreads
-        )
+        total = replace(self)
         if stats is not None:
             total.add(stats)
         return total

@@ -168,6 +168,7 @@ def test_the_watchdog_reopens_a_failed_source_and_resumes_where_it_was(tmp_path:
     assert [f.index for f in frames] == list(range(12))  # none lost, none twice
     assert counts.reconnects == 1
     assert counts.failures == 1
+    assert not counts.alarm  # raised by the failure, cleared by the frames after it
     assert [n.kind for n in notices] == ["failed", "reconnected"]
     assert "cable came loose" in notices[0].message
     assert frames[6].mono == pytest.approx(0.6)  # times continue across the reopening
