@@ -10,6 +10,8 @@ defaults.
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -93,9 +95,14 @@ class CentralMqttSettings(MqttSettings):
         "after 1.5 times this.",
     )
     session_expiry_s: int = Field(
-        # An hour covers a restart, an upgrade or a short outage of central; events older
-        # than that are still safe in the edges' outboxes and are resent from there.
-        default=3600,
+        # A minute covers a restart of central (seconds), so the broker keeps what arrives
+        # meanwhile. It is also how long a replica that crashed, was retired or renamed
+        # keeps its place in the shared subscription, taking a share of every station's
+        # events: a minute is one seq_gap_alarm_after_s, where an hour meant an hour of
+        # gaps. Nothing is lost past it: the edges resend what central has not
+        # acknowledged (delivery.resend_timeout_s). `linetrace broker sessions remove`
+        # ends a retired replica's session at once.
+        default=60,
         ge=0,
         description="How long the broker keeps this client's session and queued events "
         "while central is away.",
@@ -193,6 +200,21 @@ class IngestSettings(_Section):
         return self
 
 
+# A DNS name of letters, digits and hyphens, optionally under a leading "*." wildcard.
+_HOST_NAME = re.compile(
+    r"(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*",
+    re.IGNORECASE,
+)
+
+
+def _host_pattern(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return len(name) <= 253 and _HOST_NAME.fullmatch(name) is not None
+    return True
+
+
 class ApiSettings(_Section):
     """The HTTP API."""
 
@@ -202,6 +224,26 @@ class ApiSettings(_Section):
         "the API has no authentication yet.",
     )
     port: _Port = Field(default=8080, description="TCP port of the API.")
+    allowed_hosts: tuple[str, ...] = Field(
+        # A browser on the central host sends the attacker's name in Host when a page of
+        # theirs is rebound to this address (DNS rebinding): refusing names we do not serve
+        # under keeps such a page from driving the API. Loopback names cannot be rebound.
+        default=(),
+        description="Host names (or addresses) the API answers to besides localhost, "
+        "127.0.0.1, ::1 and api.host, which are always allowed; '*.example.com' allows "
+        "the subdomains. Any other Host header gets 400.",
+    )
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for name in value:
+            if not _host_pattern(name):
+                raise ValueError(
+                    f"{name!r} is not a host name, an IP address or '*.domain' (no scheme, "
+                    "no port; '*' alone would let any page drive the API)"
+                )
+        return tuple(name.lower() for name in value)
 
 
 class CentralSettings(SettingsModel):

@@ -21,6 +21,8 @@ from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from linetrace.central.api.deps import EngineDep
+from linetrace.central.api.errors import responses
+from linetrace.central.api.params import RowId
 from linetrace.central.derive.alarms import Alarm, AlarmNotFound, acknowledge_alarm, list_alarms
 from linetrace.central.query.events import MAX_PAGE_SIZE
 
@@ -51,7 +53,7 @@ class AckIn(BaseModel):
     by: str = Field(min_length=1, max_length=128, description="Who has seen the alarm.")
 
 
-@router.get("/alarms", response_model=list[AlarmOut])
+@router.get("/alarms", response_model=list[AlarmOut], responses=responses(422))
 def get_alarms(
     engine: EngineDep,
     open_only: Annotated[
@@ -68,12 +70,14 @@ def get_alarms(
     return [_out(alarm) for alarm in found]
 
 
-@router.post("/alarms/{alarm_id}/ack", response_model=AlarmOut)
-def ack_alarm(alarm_id: int, body: AckIn, engine: EngineDep) -> AlarmOut:
+@router.post("/alarms/{alarm_id}/ack", response_model=AlarmOut, responses=responses(400, 404, 422))
+def ack_alarm(alarm_id: RowId, body: AckIn, engine: EngineDep) -> AlarmOut:
     """Record who has seen an alarm. It does not clear it: ``seq_gap`` clears when the gap
     fills, ``seq_reused`` after ``ingest.seq_reuse_alarm_clear_after_s`` without a new
-    reused seq, ``dead_letters`` after a window without a dead letter from its source;
-    ``event_conflict`` stays open for the record."""
+    reused seq, ``dead_letters`` after a window without a dead letter from its source,
+    ``station_degraded`` and ``station_offline`` when the station reports online again;
+    ``event_conflict`` and ``events_lost`` stay open for the record (new losses after an
+    acknowledgement open a new ``events_lost`` alarm)."""
     try:
         with engine.begin() as connection:
             alarm = acknowledge_alarm(connection, alarm_id, body.by)

@@ -7,7 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from sqlalchemy.engine import Engine
 
 from linetrace import __version__
@@ -16,15 +16,21 @@ from linetrace.central.api import (
     alarms,
     batches,
     dead_letters,
+    docs,
     events,
     health,
     master_data,
+    metrics,
     portal,
     products,
     relay,
     stations,
     traces,
 )
+from linetrace.central.api.errors import EXCEPTION_HANDLERS
+from linetrace.central.api.guarded import GuardedApp
+from linetrace.central.api.hosts import trusted_hosts
+from linetrace.central.api.params import refuse_unstorable_text
 from linetrace.central.config import CentralSettings
 from linetrace.central.ingest.announce import BatchAnnouncer
 from linetrace.central.ingest.service import Ingest
@@ -72,13 +78,21 @@ def create_app(
             if own_engine:
                 app.state.engine.dispose()
 
-    app = FastAPI(
+    app = GuardedApp(
+        # Only the configured host names, and security headers on every answer (hosts.py).
+        allowed_hosts=trusted_hosts(settings.api),
+        docs_url=None,  # served by docs.router, under its own Content-Security-Policy
+        redoc_url=None,
         title="linetrace central",
         version=__version__,
         description="Scan events from the packing lines, stored once each.",
         lifespan=lifespan,
+        # Text no database can store is a 422 on every route; error bodies as documented.
+        dependencies=[Depends(refuse_unstorable_text)],
+        exception_handlers=EXCEPTION_HANDLERS,
     )
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(events.router)
     app.include_router(stations.router)
     app.include_router(alarms.router)
@@ -89,6 +103,8 @@ def create_app(
     app.include_router(relay.router)
     app.include_router(batches.router)
     app.include_router(traces.router)
+    app.include_router(docs.router)
     app.include_router(web.router)
     app.mount("/static", web.static_files(), name="static")
+    app.mount(docs.STATIC_PATH, docs.static_files(), name="docs-static")
     return app

@@ -15,6 +15,8 @@ from pydantic import Field
 
 from linetrace.broker.contract.topics import TopicError
 from linetrace.central.api.deps import EngineDep
+from linetrace.central.api.errors import responses
+from linetrace.central.api.params import RowId
 from linetrace.central.derive.production_batches import (
     MAX_BATCHES_PAGE,
     Batch,
@@ -48,7 +50,12 @@ class BatchDetail(Batch):
     stations: list[StationCounts] = Field(description="The same counts, per station.")
 
 
-@router.post("/batches", response_model=Batch, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/batches",
+    response_model=Batch,
+    status_code=status.HTTP_201_CREATED,
+    responses=responses(400, 409, 422),
+)
 def post_batch(body: BatchStart, engine: EngineDep, request: Request) -> Batch:
     try:
         with engine.begin() as connection:
@@ -61,8 +68,8 @@ def post_batch(body: BatchStart, engine: EngineDep, request: Request) -> Batch:
     return batch
 
 
-@router.post("/batches/{batch_id}/close", response_model=Batch)
-def post_close(batch_id: int, engine: EngineDep, request: Request) -> Batch:
+@router.post("/batches/{batch_id}/close", response_model=Batch, responses=responses(404, 409, 422))
+def post_close(batch_id: RowId, engine: EngineDep, request: Request) -> Batch:
     try:
         with engine.begin() as connection:
             batch = close_batch(connection, batch_id)
@@ -74,7 +81,7 @@ def post_close(batch_id: int, engine: EngineDep, request: Request) -> Batch:
     return batch
 
 
-@router.get("/batches", response_model=list[Batch])
+@router.get("/batches", response_model=list[Batch], responses=responses(422))
 def get_batches(
     engine: EngineDep,
     line: Annotated[str | None, Query(description="Only this line, as SITE/LINE.")] = None,
@@ -94,8 +101,8 @@ def get_batches(
         return list_batches(connection, line=site_line, state=state, lot=lot, limit=limit)
 
 
-@router.get("/batches/{batch_id}", response_model=BatchDetail)
-def get_one(batch_id: int, engine: EngineDep) -> BatchDetail:
+@router.get("/batches/{batch_id}", response_model=BatchDetail, responses=responses(404, 422))
+def get_one(batch_id: RowId, engine: EngineDep) -> BatchDetail:
     try:
         with engine.connect() as connection:
             batch = get_batch(connection, batch_id)

@@ -15,6 +15,8 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from linetrace.central.api.deps import EngineDep
+from linetrace.central.api.errors import responses
+from linetrace.central.api.params import MAX_ID
 from linetrace.central.query.dead_letters import StoredDeadLetter, find_dead_letters
 from linetrace.central.query.events import MAX_PAGE_SIZE
 
@@ -41,7 +43,7 @@ class DeadLetterPageOut(BaseModel):
     )
 
 
-@router.get("/dead-letters", response_model=DeadLetterPageOut)
+@router.get("/dead-letters", response_model=DeadLetterPageOut, responses=responses(422))
 def get_dead_letters(
     engine: EngineDep,
     reason_prefix: Annotated[
@@ -51,7 +53,7 @@ def get_dead_letters(
         bool, Query(description="Also those a replay has taken in.")
     ] = False,
     before_id: Annotated[
-        int | None, Query(ge=1, description="next_before_id of the previous page.")
+        int | None, Query(ge=1, le=MAX_ID, description="next_before_id of the previous page.")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Most per page.")] = 100,
 ) -> DeadLetterPageOut:

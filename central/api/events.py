@@ -18,6 +18,8 @@ from pydantic import AwareDatetime, BaseModel, Field
 from linetrace.broker.contract.messages import EventKind, ScanEvent
 from linetrace.broker.contract.topics import StationId, TopicError
 from linetrace.central.api.deps import EngineDep
+from linetrace.central.api.errors import responses
+from linetrace.central.api.params import DateTimeText
 from linetrace.central.query.events import (
     MAX_PAGE_SIZE,
     Cursor,
@@ -44,7 +46,7 @@ class EventPageOut(BaseModel):
     )
 
 
-@router.get("/events", response_model=EventPageOut)
+@router.get("/events", response_model=EventPageOut, responses=responses(400, 422))
 def list_events(
     engine: EngineDep,
     station: Annotated[
@@ -60,9 +62,9 @@ def list_events(
     ] = None,
     kind: Annotated[EventKind | None, Query(description="Only this kind of event.")] = None,
     since: Annotated[
-        AwareDatetime | None, Query(description="Observed at or after (RFC 3339).")
+        DateTimeText | None, Query(description="Observed at or after (RFC 3339).")
     ] = None,
-    until: Annotated[AwareDatetime | None, Query(description="Observed before (RFC 3339).")] = None,
+    until: Annotated[DateTimeText | None, Query(description="Observed before (RFC 3339).")] = None,
     limit: Annotated[
         int, Query(ge=1, le=MAX_PAGE_SIZE, description="Most events in this page.")
     ] = 100,

@@ -11,6 +11,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 from pydantic import BaseModel, Field
 
 from linetrace.central.api.deps import EngineDep
+from linetrace.central.api.errors import responses
 from linetrace.central.derive.master_data import (
     MAX_LOCATIONS_PAGE,
     Location,
@@ -31,7 +32,10 @@ __all__ = ["LocationPage", "router"]
 router = APIRouter(prefix="/api", tags=["master data"])
 
 GlnPath = Annotated[str, Path(max_length=13, description="GS1 GLN, 13 digits.")]
-_CREATED: dict[int | str, dict[str, Any]] = {201: {"description": "Created."}}
+_CREATED: dict[int | str, dict[str, Any]] = {
+    201: {"description": "Created."},
+    **responses(400, 422),
+}
 
 
 class LocationPage(BaseModel):
@@ -41,7 +45,7 @@ class LocationPage(BaseModel):
     )
 
 
-@router.get("/producer", response_model=Producer)
+@router.get("/producer", response_model=Producer, responses=responses(404))
 def get_the_producer(engine: EngineDep) -> Producer:
     with engine.connect() as connection:
         found = get_producer(connection)
@@ -58,7 +62,7 @@ def put_the_producer(data: ProducerData, engine: EngineDep, response: Response) 
     return found
 
 
-@router.get("/locations", response_model=LocationPage)
+@router.get("/locations", response_model=LocationPage, responses=responses(422))
 def get_locations(
     engine: EngineDep,
     after: Annotated[
@@ -74,7 +78,7 @@ def get_locations(
     return LocationPage(locations=page, next_after=page[-1].gln if len(found) > limit else None)
 
 
-@router.get("/locations/{gln}", response_model=Location)
+@router.get("/locations/{gln}", response_model=Location, responses=responses(404, 422))
 def get_one_location(gln: GlnPath, engine: EngineDep) -> Location:
     key = _gln(gln)
     with engine.connect() as connection:

@@ -13,6 +13,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, Field
 
 from linetrace.central.api.deps import EngineDep
+from linetrace.central.api.errors import responses
 from linetrace.central.relay.portal_check import (
     ElementStatus,
     LotNotFound,
@@ -36,7 +37,7 @@ class PortalCheck(BaseModel):
     elements: list[ElementStatus] = Field(description="The 10 elements, in the Circular's order.")
 
 
-@router.get("/check", response_model=PortalCheck)
+@router.get("/check", response_model=PortalCheck, responses=responses(404, 422))
 def check(
     engine: EngineDep,
     lot: Annotated[str, Query(max_length=40, description="GTIN/LOT, e.g. 08938500000010/L2611.")],

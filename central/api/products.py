@@ -13,6 +13,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 from pydantic import BaseModel, Field
 
 from linetrace.central.api.deps import EngineDep
+from linetrace.central.api.errors import responses
 from linetrace.central.derive.products import (
     MAX_PRODUCTS_PAGE,
     Product,
@@ -38,7 +39,7 @@ class ProductPage(BaseModel):
     )
 
 
-@router.get("/products", response_model=ProductPage)
+@router.get("/products", response_model=ProductPage, responses=responses(422))
 def get_products(
     engine: EngineDep,
     after: Annotated[
@@ -54,7 +55,7 @@ def get_products(
     return ProductPage(products=page, next_after=page[-1].gtin if len(found) > limit else None)
 
 
-@router.get("/products/{gtin}", response_model=Product)
+@router.get("/products/{gtin}", response_model=Product, responses=responses(404, 422))
 def get_one(gtin: GtinPath, engine: EngineDep) -> Product:
     key = _gtin(gtin)
     with engine.connect() as connection:
@@ -67,7 +68,7 @@ def get_one(gtin: GtinPath, engine: EngineDep) -> Product:
 @router.put(
     "/products/{gtin}",
     response_model=Product,
-    responses={201: {"model": Product, "description": "Created."}},
+    responses={201: {"model": Product, "description": "Created."}, **responses(400, 422)},
 )
 def put_one(gtin: GtinPath, data: ProductData, engine: EngineDep, response: Response) -> Product:
     key = _gtin(gtin)

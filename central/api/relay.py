@@ -15,6 +15,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from linetrace.central.api.deps import EngineDep
+from linetrace.central.api.errors import responses
 from linetrace.central.relay.queue import retry_rejected
 from linetrace.central.relay.status import parse_lot, relay_status
 
@@ -27,7 +28,11 @@ class RetryOut(BaseModel):
     queued: int = Field(description="Rejected events queued again.")
 
 
-@router.get("", summary="Delivery counts per target and lot, and the targets' health")
+@router.get(
+    "",
+    summary="Delivery counts per target and lot, and the targets' health",
+    responses=responses(422),
+)
 def get_relay(
     engine: EngineDep,
     lot: Annotated[str | None, Query(description="GTIN/LOT or LOT: only this lot")] = None,
@@ -37,7 +42,7 @@ def get_relay(
         return relay_status(connection, datetime.now(UTC), lot=lot_code, gtin=gtin)
 
 
-@router.post("/retry", summary="Send again what the targets rejected")
+@router.post("/retry", summary="Send again what the targets rejected", responses=responses(422))
 def post_retry(
     engine: EngineDep,
     target: Annotated[str | None, Query(description="only this target")] = None,

@@ -8,6 +8,7 @@ first runs of missing seqs between the two, and ``behind_since`` since when one 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
@@ -15,6 +16,7 @@ from sqlalchemy.engine import Connection
 
 from linetrace.broker.contract.topics import StationId, TopicError
 from linetrace.central.api.deps import EngineDep
+from linetrace.central.api.errors import responses
 from linetrace.central.derive.progress import Progress, all_progress, open_gaps
 from linetrace.central.derive.stations import Station, StationError, list_stations, register_station
 
@@ -52,7 +54,9 @@ class StationOut(BaseModel):
     behind_since: datetime | None = Field(
         description="Since when a stored seq waits for a missing lower one; null when none."
     )
-    open_gaps: list[tuple[int, int]] = Field(
+    # [first, last] as a plain two-integer array: a tuple's prefixItems schema reads
+    # differently across JSON Schema drafts and OpenAPI tools.
+    open_gaps: list[Annotated[list[int], Field(min_length=2, max_length=2)]] = Field(
         description="First runs of missing seqs above the watermark, as [first, last]."
     )
 
@@ -65,7 +69,12 @@ def get_stations(engine: EngineDep) -> list[StationOut]:
         return [_out(station, progress.get(station.id), connection) for station in registered]
 
 
-@router.post("/stations", response_model=StationOut, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/stations",
+    response_model=StationOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=responses(400, 422),
+)
 def post_station(body: StationIn, engine: EngineDep) -> StationOut:
     try:
         station_id = StationId.parse(body.station)
@@ -99,5 +108,5 @@ def _out(station: Station, progress: Progress | None, connection: Connection) ->
         watermark=progress.watermark if progress else 0,
         max_seq_seen=progress.max_seq_seen if progress else 0,
         behind_since=progress.behind_since if progress else None,
-        open_gaps=[(gap.first, gap.last) for gap in gaps],
+        open_gaps=[[gap.first, gap.last] for gap in gaps],
     )

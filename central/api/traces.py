@@ -14,6 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query, status
 
 from linetrace.central.api.deps import EngineDep
+from linetrace.central.api.errors import responses
 from linetrace.central.derive.codes import MAX_CODE_LENGTH, MalformedCode
 from linetrace.central.query.code_trace import CodeNotFound, trace_code
 from linetrace.central.query.lot_trace import LotNotFound, trace_lot
@@ -27,7 +28,7 @@ __all__ = ["router"]
 router = APIRouter(prefix="/api/traces", tags=["traces"])
 
 
-@router.get("/code/{code:path}", response_model=CodeTrace)
+@router.get("/code/{code:path}", response_model=CodeTrace, responses=responses(404, 422))
 def get_code_trace(
     code: Annotated[str, Path(max_length=MAX_CODE_LENGTH, description="The code, URL-encoded.")],
     engine: EngineDep,
@@ -41,7 +42,7 @@ def get_code_trace(
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
 
 
-@router.get("/lot/{lot}", response_model=LotTrace)
+@router.get("/lot/{lot}", response_model=LotTrace, responses=responses(404, 422))
 def get_lot_trace(
     lot: Annotated[str, Path(min_length=1, max_length=20, description="The lot (AI 10).")],
     engine: EngineDep,

@@ -42,13 +42,25 @@ def _gln(text: str) -> str:
 _Text = Annotated[str, Field(min_length=1, max_length=500)]
 
 
+# pydantic's HttpUrl limit, checked on the text it is given, not on the text it keeps.
+_MAX_URL_LENGTH = 2083
+
+
+def _stored_url(url: HttpUrl) -> HttpUrl:
+    """The URL as stored (normalised: percent-encoded, a path added) must still be one
+    ``HttpUrl`` reads back, or the product could be stored and never served again."""
+    if len(str(url)) > _MAX_URL_LENGTH:
+        raise ValueError(f"image_url is longer than {_MAX_URL_LENGTH} characters once normalised")
+    return url
+
+
 class ProductData(BaseModel):
     """The master data of one product, as an operator sets it (everything but the GTIN)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
     name: str = Field(min_length=1, max_length=200, description="Product name, as labelled.")
-    image_url: HttpUrl | None = Field(
+    image_url: Annotated[HttpUrl, AfterValidator(_stored_url)] | None = Field(
         default=None, description="Public URL of a product image (the portal requires one)."
     )
     producer_name: _Text | None = Field(

@@ -15,6 +15,7 @@ from pydantic import SecretStr
 from linetrace.broker.contract.messages import ScanEvent
 from linetrace.broker.contract.topics import Channel, StationId, topic
 from linetrace.central.config import (
+    ApiSettings,
     CentralMqttSettings,
     CentralSettings,
     DatabaseSettings,
@@ -110,6 +111,8 @@ def central_settings(
             client_id=client_id,
         ),
         ingest=ingest or IngestSettings(),
+        # Starlette's TestClient sends "Host: testserver".
+        api=ApiSettings(allowed_hosts=("testserver",)),
     )
 
 

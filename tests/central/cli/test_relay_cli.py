@@ -77,7 +77,7 @@ def test_the_api_shows_and_retries(tmp_path: Path) -> None:
             rows = queue.claim(connection, "repo", "w", 10, datetime.now(UTC), 60)
             queue.mark_rejected(connection, {rows[0].id: "bad"}, "w", datetime.now(UTC))
         settings = CentralSettings(database=DatabaseSettings(url=url))
-        with TestClient(create_app(settings, engine=engine)) as client:
+        with TestClient(create_app(settings, engine=engine), base_url="http://localhost") as client:
             status = client.get("/api/relay").json()
             [target] = status["targets"]
             assert target["counts"]["rejected"] == 1
