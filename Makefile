@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 DEMO_ARGS ?=
 
-.PHONY: demo test test-stress lint check setup setup-dev clean
+.PHONY: demo test test-stress lint check fuzz setup setup-dev clean
 
 demo: setup
 	$(BIN)/linetrace demo $(DEMO_ARGS)
@@ -25,6 +25,13 @@ lint: setup-dev
 	$(BIN)/python scripts/typecheck.py
 
 check: lint test
+
+# Coverage-guided fuzzing of the ingest on raw message bytes (atheris), for FUZZ_SECONDS;
+# the corpus grows in build/fuzz/ingest/corpus, a failing input lands in build/fuzz/ingest/.
+FUZZ_SECONDS ?= 300
+fuzz: setup-dev
+	$(BIN)/python -m tests.fuzz.ingest -max_total_time=$(FUZZ_SECONDS) \
+		-artifact_prefix=build/fuzz/ingest/ -print_final_stats=1 $(FUZZ_ARGS)
 
 setup: $(VENV)/.installed
 	@scripts/system-deps.sh

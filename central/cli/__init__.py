@@ -1,5 +1,6 @@
 """``linetrace central run | migrate | events | station ... | dead-letters ... | product ...
-| batch ... | trace | lot-summaries ...``: one module per area, mirroring the API's routers.
+| batch ... | trace | lot-summaries ... | retention ... | backup | restore``: one module per
+area, mirroring the API's routers.
 
 In: the command line (and ``--config``). Out: JSON lines or a short report on stdout,
 refusals on stderr with exit status 2 (bad input) or 1 (unusable database, refused
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 
 from linetrace.central.cli import (
+    backup,
     batches,
     dead_letters,
     events,
@@ -21,6 +23,7 @@ from linetrace.central.cli import (
     portal,
     products,
     relay,
+    retention,
     run,
     stations,
     traces,
@@ -40,6 +43,8 @@ _AREAS = (
     traces,
     lot_summaries,
     export,
+    retention,
+    backup,
     portal,
     relay,
 )

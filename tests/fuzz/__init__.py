@@ -1,0 +1,1 @@
+"""Coverage-guided fuzz targets (atheris on libFuzzer): ``python -m tests.fuzz.ingest``."""
