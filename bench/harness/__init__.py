@@ -13,6 +13,8 @@ composes, each measuring the same way in every benchmark:
 - :mod:`.meters`: CPU time per party (/proc) and the :class:`Phase` a run is reported as;
 - :mod:`.phases`: central's ingest timed sustained, at a steady rate and draining a queue;
 - :mod:`.relaying`: a sandbox target process, ingest with the relay child, queue samples;
+- :mod:`.central_service`: central as the real service (``linetrace central run``);
+- :mod:`.soak_stations`: steady-rate stations that time each event until central confirms it;
 - :mod:`.traceset`: a bulk-loaded trace data set and the query timings on it;
 - :mod:`.plant`: a few lines' lots written straight into a database, for trace timings;
 - :mod:`.databases`: a throwaway PostgreSQL database, or an SQLite file;

@@ -34,9 +34,16 @@ def gtin_of(seq: int) -> str:
     return GTINS[seq % len(GTINS)]
 
 
-def event_payload(station: StationId, seq: int, lot: str, gtin: str) -> bytes:
-    """A read event as an edge sends it (compact JSON, valid GS1 keys)."""
-    observed = datetime(2025, 3, 1, 8, 0, tzinfo=HCM) + timedelta(milliseconds=seq * 50)
+def event_payload(
+    station: StationId, seq: int, lot: str, gtin: str, observed: datetime | None = None
+) -> bytes:
+    """A read event as an edge sends it (compact JSON, valid GS1 keys).
+
+    ``observed`` defaults to a fixed day, an item every 50 ms; the soak passes the time
+    the event is due, so central's lag figures are real.
+    """
+    if observed is None:
+        observed = datetime(2025, 3, 1, 8, 0, tzinfo=HCM) + timedelta(milliseconds=seq * 50)
     serial = f"{seq:08d}"
     document = {
         "schema_version": "1.1",

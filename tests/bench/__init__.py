@@ -1,0 +1,1 @@
+"""Smoke runs of the benchmarks, so that they cannot rot."""
