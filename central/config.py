@@ -83,7 +83,9 @@ class CentralMqttSettings(MqttSettings):
         min_length=1,
         max_length=128,
         description="MQTT client id. Keep it stable across restarts so the broker hands back "
-        "the messages it kept for this session; give every central instance its own.",
+        "the messages it kept for this session; give every central instance its own. The "
+        "project's Mosquitto uses the account name instead, so there each replica needs "
+        "its own account.",
     )
     keepalive_s: int = Field(
         # A minute is paho's default: a dead TCP link is noticed within 1.5 minutes while
