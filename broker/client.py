@@ -38,6 +38,18 @@ logger = logging.getLogger(__name__)
 RECONNECT_MIN_DELAY_S = 1
 RECONNECT_MAX_DELAY_S = 30
 
+# What paho logs at ERROR when a connection merely ends: its loop finding the socket gone
+# ("Client is not connected ... MQTT_CS_DISCONNECTED", after every lost connection and at
+# every clean stop) and a read cut short by a broker that went away. Both are routine (the
+# broker restarts, the link blips; each client's own callbacks report the loss, at WARNING)
+# and nothing an operator must act on, so they are logged lower. Anything else paho logs
+# at ERROR (an exception in a callback, a protocol error) stays an error.
+_ROUTINE_DISCONNECTS = (
+    ("Client is not connected", logging.DEBUG),
+    ("failed to receive on socket", logging.INFO),
+    ("timeout on socket", logging.INFO),
+)
+
 
 class MqttSettings(Section):
     """The broker connection, the same keys for every process (``[mqtt]`` in its TOML)."""
@@ -60,7 +72,9 @@ class MqttSettings(Section):
         min_length=1,
         max_length=128,
         description="MQTT client id; each process has a default. Two clients with one id "
-        "disconnect each other, so keep it unique and stable across restarts.",
+        "disconnect each other, so keep it unique and stable across restarts. The broker "
+        "`linetrace broker init` configures replaces it with the account name "
+        "(use_username_as_clientid); it matters on other brokers.",
     )
     tls: bool = Field(
         default=False,
@@ -131,7 +145,10 @@ def make_client(
         manual_ack=manual_ack,
         reconnect_on_failure=reconnect_on_failure,
     )
-    client.enable_logger(log or logger.getChild("paho"))
+    paho_log = log or logger.getChild("paho")
+    if _ROUTINE_FILTER not in paho_log.filters:
+        paho_log.addFilter(_ROUTINE_FILTER)
+    client.enable_logger(paho_log)
     if settings.username is not None:
         client.username_pw_set(settings.username, settings.password_text)
     if settings.tls:
@@ -157,6 +174,23 @@ def connect_properties(
     if receive_maximum is not None:
         properties.ReceiveMaximum = receive_maximum
     return properties
+
+
+class _RoutineDisconnects(logging.Filter):
+    """Logs paho's routine end-of-connection errors at their real level (see above)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.ERROR or not isinstance(record.msg, str):
+            return True
+        for start, level in _ROUTINE_DISCONNECTS:
+            if record.msg.startswith(start):
+                record.levelno, record.levelname = level, logging.getLevelName(level)
+                # The logger let it through as an error; at its real level it may be off.
+                return logging.getLogger(record.name).isEnabledFor(level)
+        return True
+
+
+_ROUTINE_FILTER = _RoutineDisconnects()
 
 
 def _no_delay(_client: mqtt.Client, _userdata: Any, sock: Any) -> None:

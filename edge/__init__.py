@@ -10,5 +10,6 @@ One agent per camera, in stages that hand data one way::
 against the batch; ``scanner`` runs those three for a source (capture and decode
 processes); ``delivery`` keeps each event in the outbox until central confirms it. At the
 top: ``agent`` wires the stages for ``edge run``, ``config`` composes the stages' settings
-sections, and ``cli`` holds the ``linetrace edge`` verbs.
+sections, ``box`` and ``box_config`` run several cameras (one station each) in one process
+with one shared decode pool, and ``cli`` holds the ``linetrace edge`` verbs.
 """

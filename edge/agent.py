@@ -22,10 +22,12 @@ from contextlib import ExitStack, closing
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from linetrace.broker.contract.messages import EventKind
+from linetrace.edge.box_config import has_cameras
 from linetrace.edge.camera.frame_source import SourceError
 from linetrace.edge.config import EdgeConfig, StationRole, default_client_id, load_config
 from linetrace.edge.delivery.metrics import MetricsError, MetricsServer
@@ -40,6 +42,9 @@ from linetrace.edge.line.passage import Passage
 from linetrace.edge.scanner.settings import DEFAULT_WORKERS
 from linetrace.edge.scanner.source_passes import ScanStep, ScanSteps, SourcePlan
 from linetrace.errors import BrokerError, ConfigError
+
+if TYPE_CHECKING:
+    from linetrace.edge.scanner.shared_pool import SharedPool
 
 __all__ = ["FLUSH_GRACE_S", "AgentSummary", "run_agent", "serve", "stop_on_signals"]
 
@@ -100,9 +105,16 @@ class AgentSummary:
 
 
 def run_agent(
-    config: EdgeConfig, stop_event: threading.Event, *, flush_grace_s: float = FLUSH_GRACE_S
+    config: EdgeConfig,
+    stop_event: threading.Event,
+    *,
+    flush_grace_s: float = FLUSH_GRACE_S,
+    pool: SharedPool | None = None,
 ) -> AgentSummary:
     """Run until the source ends (without ``source.loop``) or ``stop_event`` is set.
+
+    ``pool`` decodes the frames when the box runs several cameras
+    (:mod:`~linetrace.edge.box`); without it the agent starts its own decode workers.
 
     Raises :class:`SourceError` when the source cannot be opened, :class:`OutboxError`
     when the outbox cannot be written, :class:`BrokerError` for unusable TLS files and
@@ -116,7 +128,7 @@ def run_agent(
         outbox = stack.enter_context(
             Outbox(config.outbox.path, station, capacity=config.outbox.capacity)
         )
-        scanner = _scanner_for(config)
+        scanner = _scanner_for(config, pool)
         recorder = _Recorder(config, outbox, summary)
         board = StatusBoard(
             outbox,
@@ -150,17 +162,20 @@ def run_agent(
             summary.seconds = time.monotonic() - started
             if stop_event.is_set() and summary.stopped_by != "error":
                 summary.stopped_by = "stop request"
-            logger.info("%s", summary.line())
+            logger.info("%s: %s", station, summary.line())
     return summary
 
 
-def _scanner_for(config: EdgeConfig) -> ScanSteps:
+def _scanner_for(config: EdgeConfig, pool: SharedPool | None) -> ScanSteps:
     source = config.source
     return ScanSteps(
         config.pipeline,
-        SourcePlan(source.spec, source.realtime, source.loop, config.station.tz),
+        SourcePlan(
+            source.spec, source.realtime, source.loop, config.station.tz, source.start_frame
+        ),
         workers=DEFAULT_WORKERS if config.scanner.workers is None else config.scanner.workers,
         capture=config.capture,
+        pool=pool,
     )
 
 
@@ -339,13 +354,24 @@ def stop_on_signals(stop_event: threading.Event) -> Callable[[], None]:
     return restore
 
 
-def serve(config_path: Path | None) -> int:
-    """``linetrace edge run``: load the config, run until a signal, return the exit code."""
+def serve(config_path: Path | None, *, from_frame: int | None = None) -> int:
+    """``linetrace edge run``: load the config, run until a signal, return the exit code.
+
+    ``from_frame`` (``--from-frame``) overrides the config's ``source.start_frame``.
+    A config with ``[[cameras]]`` runs them all (:func:`linetrace.edge.box.serve_box`).
+    """
+    if config_path is not None and has_cameras(config_path):
+        from linetrace.edge.box import serve_box  # it builds on this module
+
+        return serve_box(config_path, from_frame=from_frame)
     try:
         config = load_config(config_path)
     except ConfigError as exc:
         logger.error("%s", exc)
         return EXIT_CONFIG
+    if from_frame is not None:
+        source = config.source.model_copy(update={"start_frame": from_frame})
+        config = config.model_copy(update={"source": source})
     stop_event = threading.Event()
     restore = stop_on_signals(stop_event)
     try:

@@ -16,7 +16,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -56,12 +56,33 @@ class SettingsModel(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The file's values arrive as keyword arguments (see load_settings); the
         # environment must override them, so it comes first. No .env file: systemd
-        # supplies the environment.
-        return (env_settings, init_settings)
+        # supplies the environment. Variables inside an array of tables are written into
+        # the file's entries by load_settings; pydantic-settings would replace the array.
+        return (_WithoutLists(settings_cls, env_settings), init_settings)
 
     @classmethod
     def env_prefix(cls) -> str:
         return str(cls.model_config.get("env_prefix", "")).upper()
+
+
+class _WithoutLists(PydanticBaseSettingsSource):
+    """An environment source that leaves ``list[Section]`` fields to the file's document."""
+
+    def __init__(self, settings_cls: type[BaseSettings], inner: PydanticBaseSettingsSource):
+        super().__init__(settings_cls)
+        self._inner = inner
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        values = self._inner()
+        fields = self.settings_cls.model_fields
+        return {
+            name: value
+            for name, value in values.items()
+            if name not in fields or _list_entry_model(fields[name].annotation) is None
+        }
 
 
 def load_settings(model: type[SettingsT], path: Path | None) -> SettingsT:
@@ -74,6 +95,7 @@ def load_settings(model: type[SettingsT], path: Path | None) -> SettingsT:
     origin = str(path) if path is not None else "the environment"
     document = _read_toml(path, origin) if path is not None else {}
     unknown = [f"{name}: names no setting" for name in _unknown_variables(model, prefix, environ)]
+    unknown += _apply_list_overrides(model, prefix, environ, document)
     if unknown:
         raise ConfigError(unknown, f"{origin} (with {prefix}* overrides)")
     try:
@@ -112,12 +134,52 @@ def _names_a_key(model: type[BaseModel], path: list[str]) -> bool:
         return False
     if len(path) == 1:
         return True
+    entry = _list_entry_model(field.annotation)
+    if entry is not None:
+        return len(path) > 2 and path[1].isdigit() and _names_a_key(entry, path[2:])
     section = field.annotation
     return (
         isinstance(section, type)
         and issubclass(section, BaseModel)
         and _names_a_key(section, path[1:])
     )
+
+
+def _list_entry_model(annotation: Any) -> type[BaseModel] | None:
+    """The section of a ``list[Section]`` field (a TOML array of tables), else None."""
+    if get_origin(annotation) is not list:
+        return None
+    [entry] = get_args(annotation) or (None,)
+    return entry if isinstance(entry, type) and issubclass(entry, BaseModel) else None
+
+
+def _apply_list_overrides(
+    model: type[BaseModel], prefix: str, environ: Mapping[str, str], document: dict[str, Any]
+) -> list[str]:
+    """Write variables naming a key in one entry of an array of tables into ``document``
+    (e.g. ``LINETRACE_EDGE_CAMERAS__0__MQTT__PASSWORD``, entries counted from 0):
+    pydantic-settings does not reach into lists. Returns the variables naming no entry."""
+    problems = []
+    for name, value in sorted(environ.items()):
+        if not name.upper().startswith(prefix):
+            continue
+        path = name[len(prefix) :].lower().split(ENV_NESTED_DELIMITER)
+        field = model.model_fields.get(path[0])
+        if field is None or _list_entry_model(field.annotation) is None:
+            continue
+        entries = document.get(path[0])
+        index = int(path[1]) if len(path) > 1 and path[1].isdigit() else -1
+        if not isinstance(entries, list) or not 0 <= index < len(entries):
+            problems.append(f"{name}: the file has no {path[0]} entry {index}")
+            continue
+        section = entries[index]
+        for key in path[2:-1]:
+            section = section.setdefault(key, {}) if isinstance(section, dict) else None
+        if not isinstance(section, dict):
+            problems.append(f"{name}: the file's {path[0]} entry {index} has no such table")
+            continue
+        section[path[-1]] = value
+    return problems
 
 
 def _problems(exc: ValidationError, prefix: str, environ: Mapping[str, str]) -> list[str]:

@@ -277,6 +277,9 @@ class Receiver:
             generation = self._generation
         log.info("connected to the broker (session resumed: %s)", flags.session_present)
         # Subscribing here, not once after connect, so that every reconnect resubscribes.
+        # It goes out before the CONNECTED state below, after which the parent republishes
+        # every watermark on this connection: a station takes that live watermark as
+        # central being subscribed again and resends what the broker dropped meanwhile.
         client.subscribe(
             [
                 (self._config.subscription, SubscribeOptions(qos=1)),

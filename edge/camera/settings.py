@@ -55,6 +55,13 @@ class SourceConfig(Section):
         description="Start a file source again when it ends (demo playback); otherwise the "
         "agent stops at its end.",
     )
+    start_frame: int = Field(
+        default=0,
+        ge=0,
+        description="Start a video file or image folder at this frame (0: the first), as "
+        "`linetrace edge run --from-frame N` does; its frames keep the times they have in "
+        "the file. Live sources have no position and ignore it; a looped file replays whole.",
+    )
 
 
 class CaptureConfig(Section):

@@ -12,7 +12,11 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-__all__ = ["VERBS", "add_check", "add_run", "add_scan", "register"]
+__all__ = ["DRAIN_TIMEOUT_S", "VERBS", "add_check", "add_drain", "add_run", "add_scan", "register"]
+
+# A LAN delivers and central confirms thousands of events a second, so a minute empties
+# any outbox a stopped line leaves behind; a longer backlog asks for a longer --timeout.
+DRAIN_TIMEOUT_S = 60.0
 
 
 def register(parts: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -109,7 +113,36 @@ def add_run(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "1 a failure (or events lost to a full outbox), 2 an invalid config.",
     )
     _add_config_option(run)
+    run.add_argument(
+        "--from-frame",
+        type=_frame_number,
+        metavar="N",
+        help="start a video file or image folder at frame N (0 is the first), overriding "
+        "source.start_frame; live sources ignore it",
+    )
     run.set_defaults(handler=_run_agent)
+
+
+def add_drain(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``edge drain --config F``: deliver what is left in the outbox, then exit."""
+    drain = verbs.add_parser(
+        "drain",
+        help="send what is left in the outbox and exit once central has confirmed it",
+        description="Send the events left in the station's outbox (no camera is opened) "
+        "and exit once central's watermark covers every one. Run it with the agent "
+        "stopped: both log in as the station. Exit status: 0 the outbox is empty, 1 events "
+        "are still left after --timeout (the count is printed; they stay in the outbox), "
+        "2 an invalid config.",
+    )
+    _add_config_option(drain)
+    drain.add_argument(
+        "--timeout",
+        type=_positive_seconds,
+        metavar="S",
+        default=DRAIN_TIMEOUT_S,
+        help=f"seconds to wait for central to confirm everything (default: {DRAIN_TIMEOUT_S:g})",
+    )
+    drain.set_defaults(handler=_run_drain)
 
 
 def add_check(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -142,7 +175,13 @@ def _add_config_option(parser: argparse.ArgumentParser) -> None:
 def _run_agent(args: argparse.Namespace) -> int:
     from linetrace.edge.agent import serve
 
-    return serve(args.config)
+    return serve(args.config, from_frame=args.from_frame)
+
+
+def _run_drain(args: argparse.Namespace) -> int:
+    from linetrace.edge.cli.drain import run_drain
+
+    return run_drain(args.config, args.timeout)
 
 
 def _run_check(args: argparse.Namespace) -> int:
@@ -155,6 +194,7 @@ VERBS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None
     add_scan,
     add_run,
     add_check,
+    add_drain,
 ]
 
 
@@ -178,6 +218,17 @@ def _worker_count(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text!r} is negative")
+    return value
+
+
+def _frame_number(text: str) -> int:
+    return _worker_count(text)  # a whole number, not negative
+
+
+def _positive_seconds(text: str) -> float:
+    value = _float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
     return value
 
 

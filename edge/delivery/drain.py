@@ -4,6 +4,12 @@ Each pass takes up what paho's thread noted (PUBACKs, a new connection, central'
 watermark), deletes what the watermark covers, refreshes the retained status when due
 and fills the in-flight window with what the
 :class:`~linetrace.edge.delivery.resend_plan.DeliveryPlan` says goes next.
+
+Central's return: central publishes every station's watermark after each (re)connect,
+on the connection where it has just subscribed to the events again. A watermark that
+arrives live (not the retained copy a new subscription of the edge is handed) therefore
+says central is subscribed now, so what the broker dropped for want of a subscriber is
+offered again at once instead of after ``retry_refused_s``.
 """
 
 from __future__ import annotations
@@ -82,6 +88,7 @@ class Drainer:
                 state.woken = False
                 acks, state.acks = state.acks, []
                 heard, state.heard_watermark = state.heard_watermark, None
+                central_live, state.central_live = state.central_live, False
                 stopping, closing = state.stopping, state.closing
                 connected, generation, limit = (
                     state.connected,
@@ -91,6 +98,8 @@ class Drainer:
             self._settle(acks)
             if heard is not None:
                 self._apply_watermark(heard)
+            if central_live:
+                self._offer_unrouted()
             if stopping:
                 return
             if generation != self._seen_generation and not self._start_connection(generation):
@@ -134,7 +143,7 @@ class Drainer:
             if seq is None:
                 continue  # a status message
             if reason.is_failure or reason.value == NO_MATCHING_SUBSCRIBERS:
-                self._plan.refused(seq)
+                self._plan.refused(seq, unrouted=reason.value == NO_MATCHING_SUBSCRIBERS)
                 self._note_refusal(seq, reason)
             else:
                 self._plan.taken(seq)
@@ -177,6 +186,16 @@ class Drainer:
             state.covered += removed
             state.watermark = watermark
 
+    def _offer_unrouted(self) -> None:
+        queued = self._plan.subscriber_back()
+        if queued:
+            logger.info(
+                "central is subscribed again (a live watermark on %s): offering the %d "
+                "events nobody was subscribed to again now",
+                self._ack_topic,
+                queued,
+            )
+
     def _note_refusal(self, seq: int, reason: ReasonCode) -> None:
         unrouted = reason.value == NO_MATCHING_SUBSCRIBERS
         with self._state.wake:
@@ -189,13 +208,24 @@ class Drainer:
             logger.debug("broker refused event seq %d: %s", seq, reason)
             return
         self._refusals_logged.add(key)
-        why = "nobody is subscribed (is central running?)" if unrouted else f"refused: {reason}"
+        if unrouted:
+            # Central restarting, or resubscribing after a broker restart: routine, and
+            # over as soon as central's next watermark arrives.
+            logger.warning(
+                "broker had no subscriber for event seq %d on %s (is central running?); it "
+                "stays in the outbox and is offered again when central's watermark shows it "
+                "is back, or in %.0f s (further cases on this connection are only counted)",
+                seq,
+                self._events_topic,
+                self._retry_refused_s,
+            )
+            return
         logger.error(
-            "broker did not take event seq %d on %s, %s; it stays in the outbox and is "
-            "offered again every %.0f s (further cases on this connection are only counted)",
+            "broker did not take event seq %d on %s, refused: %s; it stays in the outbox and "
+            "is offered again every %.0f s (further cases on this connection are only counted)",
             seq,
             self._events_topic,
-            why,
+            reason,
             self._retry_refused_s,
         )
 

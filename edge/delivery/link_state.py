@@ -49,6 +49,7 @@ class LinkState:
     generation: int = 0  # connections accepted so far: each one starts afresh
     acks: list[tuple[int, ReasonCode]] = field(default_factory=list)
     heard_watermark: int | None = None  # newest from the ack topic, not yet applied
+    central_live: bool = False  # a watermark came live (central subscribed), not yet taken up
     connects: int = 0
     disconnects: int = 0
     bad_acks: int = 0

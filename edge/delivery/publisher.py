@@ -20,7 +20,10 @@ uncovered, so a broker that restarted empty or dropped a full queue loses nothin
 event goes next (live passages ahead of an old backlog, refusals retried later) is
 :class:`~linetrace.edge.delivery.resend_plan.DeliveryPlan`'s business. A PUBACK with a failure code
 (e.g. 135, not authorised) or with 16 (no matching subscribers: the broker dropped it) is
-counted and logged, and the event is offered again after ``retry_refused_s``.
+counted and logged, and the event is offered again after ``retry_refused_s``; one dropped
+for want of a subscriber goes again as soon as a live watermark shows central is
+subscribed again (central republishes every watermark after each reconnect), so a routine
+broker restart stalls the watermark for a moment, not for ``retry_refused_s``.
 
 Known limitations:
 
@@ -33,6 +36,8 @@ Known limitations:
 * A watermark above the last ``seq`` this station ever made means the outbox file was
   replaced under a station central already knows; it is refused with an error (deleting
   on it would drop events never delivered) and an operator must reconcile the two.
+* A station central has never confirmed anything of has no watermark to be republished:
+  its events dropped for want of a subscriber wait for the ``retry_refused_s`` retry.
 * The retained ``offline`` last will carries the time the connection was made and no
   figures, because a will is fixed before anyone knows when the link will die.
 * With a wrong TLS CA, paho leaves the socket of each failed handshake to the garbage

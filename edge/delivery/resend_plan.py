@@ -19,7 +19,9 @@ again at once: a broker that restarted empty may have lost it.
 An event the broker refuses (a failure PUBACK, or "no matching subscribers") is offered
 again ``retry_refused_s`` after the first refusal that is still waiting; when a whole
 window is refused in a row the broker is refusing the station, not an event, and sending
-pauses until that retry.
+pauses until that retry. An event refused only because nobody was subscribed is offered
+again at once when central shows it is subscribed again (:meth:`DeliveryPlan.subscriber_back`):
+waiting out the retry would stall the watermark after every routine broker restart.
 """
 
 from __future__ import annotations
@@ -94,6 +96,7 @@ class DeliveryPlan:
         self._again: list[int] = []  # heap of seqs to send again, oldest first
         self._queued_again: set[int] = set()
         self._refused: dict[int, float] = {}  # seq -> when refused, waiting for the retry
+        self._unrouted: set[int] = set()  # of those, refused as "no matching subscribers"
         self._sent_before: set[int] = set()  # sent on an earlier connection, not covered
         self._refusal_streak = 0
 
@@ -108,6 +111,7 @@ class DeliveryPlan:
         self._again.clear()
         self._queued_again.clear()
         self._refused.clear()
+        self._unrouted.clear()
         self._refusal_streak = 0
         self._floor = self._outbox.last_seq
         self._live_cursor = self._floor
@@ -187,11 +191,14 @@ class DeliveryPlan:
         if self._inflight.pop(seq, None) is not None and seq > self.watermark:
             self._taken[seq] = self._clock()
 
-    def refused(self, seq: int) -> None:
-        """The broker did not take ``seq``: offer it again after the refusal retry."""
+    def refused(self, seq: int, *, unrouted: bool = False) -> None:
+        """The broker did not take ``seq``: offer it again after the refusal retry, or
+        (``unrouted``: nobody was subscribed) as soon as :meth:`subscriber_back` says so."""
         self._refusal_streak += 1
         if self._inflight.pop(seq, None) is not None and seq > self.watermark:
             self._refused.setdefault(seq, self._clock())
+            if unrouted:
+                self._unrouted.add(seq)
 
     def lost(self, seq: int) -> None:
         """``seq`` never left (paho refused it): free its slot and send it again soon."""
@@ -206,6 +213,7 @@ class DeliveryPlan:
         for book in (self._taken, self._refused):
             for seq in [seq for seq in book if seq <= watermark]:
                 del book[seq]
+        self._unrouted = {seq for seq in self._unrouted if seq > watermark}
         self._sent_before = {seq for seq in self._sent_before if seq > watermark}
         self._backlog_cursor = max(self._backlog_cursor, min(watermark, self._floor))
         return True
@@ -226,7 +234,22 @@ class DeliveryPlan:
                 self._queue_again(seq)
             queued += len(self._refused)
             self._refused.clear()
+            self._unrouted.clear()
             self._refusal_streak = 0
+        return queued
+
+    def subscriber_back(self) -> int:
+        """Central is subscribed again: queue what was refused for want of a subscriber
+        now, ahead of its retry; returns how many. Refusals for other reasons (an ACL)
+        keep their retry: central's return does not fix them."""
+        if not self._unrouted:
+            return 0
+        for seq in sorted(self._unrouted):
+            del self._refused[seq]
+            self._queue_again(seq)
+        queued = len(self._unrouted)
+        self._unrouted.clear()
+        self._refusal_streak = 0
         return queued
 
     def _queue_again(self, seq: int) -> None:

@@ -157,9 +157,11 @@ class BrokerSession:
             if self._on_batch is not None:
                 self._on_batch(payload)
         elif message.topic == self._ack_topic:
-            self._hear_watermark(payload)
+            self._hear_watermark(payload, live=not message.retain)
 
-    def _hear_watermark(self, payload: bytes) -> None:
+    def _hear_watermark(self, payload: bytes, *, live: bool) -> None:
+        """``live``: central published it just now (not the retained copy handed to a new
+        subscription), so central is connected and subscribed to the events again."""
         if not payload:
             return  # a cleared retained ack: nothing covered, nothing to forget
         state = self._state
@@ -173,4 +175,5 @@ class BrokerSession:
         with state.wake:
             if state.heard_watermark is None or watermark > state.heard_watermark:
                 state.heard_watermark = watermark
+            state.central_live = state.central_live or live
             state.wake_drain()

@@ -84,6 +84,12 @@ class StationFigures:
     read_rate: float | None = _figure("gauge", "reads / (reads + noreads) since start.")
     rejected: float | None = _figure("counter", "Passages refused by a GS1 check.")
     misreads: float | None = _figure("counter", "Passages dropped as misreads.")
+    second_reads: float | None = _figure(
+        "counter", "Independent second reads that confirmed a linear code no other frame read."
+    )
+    disputes: float | None = _figure(
+        "counter", "Independent second reads that read another code: the read not confirmed."
+    )
     mismatches: float | None = _figure("counter", "Reads that failed a batch or expiry check.")
     batch_open: float | None = _figure("gauge", "1 while central announces a batch.")
     packs: float | None = _figure("counter", "Pack events made.")
@@ -101,7 +107,10 @@ class StationFigures:
         "gauge", "Age of the oldest unconfirmed event, seconds."
     )
     connected: float | None = _figure("gauge", "1 while connected to the broker.")
-    watermark: float | None = _figure("gauge", "Highest seq central confirmed.")
+    last_stored_seq: float | None = _figure("gauge", "Seq of the last event stored.")
+    watermark: float | None = _figure(
+        "gauge", "Last acknowledged seq: the highest central confirmed."
+    )
     published: float | None = _figure("counter", "Events published, resends included.")
     resent: float | None = _figure("counter", "Events published again.")
     broker_acknowledged: float | None = _figure("counter", "Events the broker took (PUBACK).")
@@ -204,6 +213,11 @@ class StatusBoard:
         except OutboxError as exc:
             logger.warning("outbox age unknown: %s", exc)
             oldest_age = None
+        try:
+            last_seq: int | None = self._outbox.last_seq
+        except OutboxError as exc:
+            logger.warning("last stored seq unknown: %s", exc)
+            last_seq = None
         seen = scan.reads + scan.noreads
         return StationFigures(
             frames=scan.frames,
@@ -222,6 +236,8 @@ class StatusBoard:
             read_rate=scan.reads / seen if seen else None,
             rejected=scan.rejected,
             misreads=scan.misreads,
+            second_reads=scan.second_reads,
+            disputes=scan.disputes,
             mismatches=counters.mismatches,
             batch_open=float(self._batch.announcement is not None),
             packs=counters.packs,
@@ -234,6 +250,7 @@ class StatusBoard:
             outbox_fill=self._outbox.fill,
             outbox_alarm=float(self._alarm.check()),
             outbox_oldest_age_s=oldest_age,
+            last_stored_seq=last_seq,
             frames_to_first_read=margin.frames_to_first_read,
             ec_used=margin.ec_used,
             **self._delivery(),

@@ -9,7 +9,9 @@ times, drops, reads).
   tracks and interprets it (read -> track -> interpret);
 * ``source_passes`` drives a scanner across passes of a source for the agent (a file
   played again, a camera reopened) and reports its ``figures``; ``settings`` the
-  ``[scanner]`` section.
+  ``[scanner]`` section;
+* ``shared_pool`` is one pool of decode workers for several cameras' scanners on one box
+  (``worker_rings``: which camera's frame ring a worker reads).
 
 The package itself imports nothing (import from its modules), so that loading its
 ``settings`` module, as the edge's configuration does, pulls in no heavy dependency.

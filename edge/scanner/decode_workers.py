@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Protocol
 import cv2
 
 from linetrace.edge.camera.ring import FrameRing, RingError
+from linetrace.edge.scanner.worker_rings import Forget, RingRef, WorkerRings
 from linetrace.edge.vision.decode import ImageError
 from linetrace.edge.vision.formats import DecoderError
 from linetrace.edge.vision.reader import FrameReader
@@ -47,6 +48,7 @@ __all__ = [
     "InlineWorkers",
     "Outcome",
     "Reorderer",
+    "RingRef",
     "Task",
     "WorkerError",
     "WorkerPool",
@@ -69,12 +71,17 @@ _SPAWN = multiprocessing.get_context("spawn")
 
 @dataclass(frozen=True, slots=True)
 class Task:
-    """Read the frame of ``shape`` in ``slot``, skipping the labels ``hints`` name."""
+    """Read the frame of ``shape`` in ``slot``, skipping the labels ``hints`` name.
+
+    ``ring`` names the frame ring when the pool serves several cameras (see
+    :mod:`~linetrace.edge.scanner.shared_pool`); None is the pool's own ring.
+    """
 
     seq: int
     slot: int
     shape: tuple[int, int]
     hints: tuple[Hint, ...] = ()
+    ring: RingRef | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,27 +127,32 @@ def _read(reader: FrameReader, ring: FrameRing, task: Task) -> Outcome:
 
 
 def _worker_main(
-    config: PipelineConfig,
-    ring_name: str,
-    slots: int,
-    slot_shape: tuple[int, int],
-    conn: Connection,
-    log_level: int,
+    config: PipelineConfig, own: RingRef | None, conn: Connection, log_level: int
 ) -> None:
-    """A worker process: read each task's frame from the ring until told to stop."""
+    """A worker process: read each task's frame from its ring until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the scanner decides when to stop
     configure_logging(log_level)  # the parent's format, from the environment
     cv2.setNumThreads(1)  # one process per core: OpenCV's own threads would only compete
     reader = FrameReader(config)
-    ring = FrameRing.attach(ring_name, slots, slot_shape)
+    rings = WorkerRings(own)
     try:
+        if own is not None:
+            rings.get(own)
         conn.send(_READY)
         while (task := conn.recv()) is not None:
+            if isinstance(task, Forget):
+                rings.forget(task.name)
+                continue
+            try:
+                ring = rings.get(task.ring)
+            except RingError as exc:
+                conn.send(Outcome(task.seq, None, str(exc)))
+                continue
             conn.send(_read(reader, ring, task))
     except (EOFError, BrokenPipeError, ConnectionResetError):
         pass  # the scanner is gone
     finally:
-        ring.close()
+        rings.close()
 
 
 @dataclass(slots=True, eq=False)
@@ -151,9 +163,10 @@ class _Worker:
 
 
 class WorkerPool:
-    """``count`` worker processes reading frames from ``ring``."""
+    """``count`` worker processes reading frames from ``ring`` (None: from the ring each
+    task names)."""
 
-    def __init__(self, config: PipelineConfig, ring: FrameRing, count: int) -> None:
+    def __init__(self, config: PipelineConfig, ring: FrameRing | None, count: int) -> None:
         if count < 1:
             raise ValueError(f"a worker pool needs at least one worker, got {count}")
         self._config = config
@@ -171,17 +184,10 @@ class WorkerPool:
 
     def _start(self) -> _Worker:
         parent, child = _SPAWN.Pipe(duplex=True)
-        ring = self._ring
+        own = RingRef.of(self._ring) if self._ring is not None else None
         process = _SPAWN.Process(
             target=_worker_main,
-            args=(
-                self._config,
-                ring.name,
-                ring.slots,
-                ring.slot_shape,
-                child,
-                logging.getLogger().getEffectiveLevel(),
-            ),
+            args=(self._config, own, child, logging.getLogger().getEffectiveLevel()),
             name="linetrace-decode",
             daemon=True,
         )
@@ -207,6 +213,12 @@ class WorkerPool:
         # A worker that died is noticed by collect(), which hands its tasks on.
         with contextlib.suppress(BrokenPipeError, ConnectionResetError, OSError):
             worker.conn.send(task)
+
+    def forget(self, ring_name: str) -> None:
+        """Have every worker detach from ``ring_name`` once its tasks before this are read."""
+        for worker in self._workers:
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError, OSError):
+                worker.conn.send(Forget(ring_name))
 
     def waitables(self) -> list[Connection | int]:
         items: list[Connection | int] = []

@@ -2,8 +2,10 @@
 
 Like central, it publishes for each station the highest ``seq`` up to which it has
 received every event, retained, with the "central" service credentials (the only ones the
-ACL lets write a station's ``ack`` and ``batch`` topics). ``acking = False`` makes it a
-central that receives but never confirms.
+ACL lets write a station's ``ack`` and ``batch`` topics). Like central, it publishes every
+watermark again right after each (re)subscription, on the same connection, which tells a
+station that central is subscribed again. ``acking = False`` makes it a central that
+receives but never confirms.
 """
 
 from __future__ import annotations
@@ -40,6 +42,13 @@ class AckingSink(EventSink):
             seqs.add(self.events[-1].seq)
             if self.acking:
                 self._confirm(station)
+
+    def _subscribe(self, client: mqtt.Client) -> None:
+        super()._subscribe(client)
+        with self._ack_lock:
+            for station, seq in list(self.watermarks.items()):
+                if seq >= 1:  # central has nothing to say of a station it never covered
+                    self.publish_watermark(station, seq)
 
     def forget(self) -> None:
         """Crash before committing: lose every event received and what it knew of their

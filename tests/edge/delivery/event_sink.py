@@ -104,6 +104,10 @@ class EventSink:
         if self._client.is_connected():
             self._subscribe(self._client)
 
+    @property
+    def connected(self) -> bool:
+        return bool(self._client.is_connected())
+
     def event_ids(self) -> set[str]:
         return {str(event.event_id) for event in self.events}
 

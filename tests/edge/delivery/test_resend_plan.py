@@ -113,6 +113,27 @@ def test_refused_events_wait_for_the_retry_and_a_refusing_broker_pauses_all(
     assert seqs(plan.next(4)) == [5, 6, 1, 2]  # live first, the retries on the backlog lane
 
 
+def test_events_without_a_subscriber_go_again_when_central_is_back(outbox: Outbox) -> None:
+    clock = Clock()
+    plan = plan_for(outbox, clock)
+    store(outbox, 4)
+    assert seqs(plan.next(4)) == [1, 2, 3, 4]
+    for seq in (1, 2):
+        plan.refused(seq, unrouted=True)  # central not subscribed
+    plan.refused(3)  # refused by the ACL: central's return does not fix that
+    plan.refused(4, unrouted=True)
+    assert plan.next(4) == []  # a whole window refused: paused
+    plan.cover(1)  # central had 1 after all
+    assert plan.subscriber_back() == 2  # at once, without waiting for the retry
+    assert seqs(plan.next(4)) == [2, 4]
+    plan.taken(2)
+    plan.taken(4)
+    assert plan.subscriber_back() == 0
+    clock.now += RETRY_S
+    assert plan.due_again() == 1
+    assert seqs(plan.next(4)) == [3]
+
+
 def test_a_new_connection_sends_everything_uncovered_again(outbox: Outbox) -> None:
     store(outbox, 4)
     plan = plan_for(outbox, Clock())
