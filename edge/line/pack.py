@@ -21,6 +21,12 @@ A parent with no children is released as the plain ``read`` it is. Every child i
 published at once as its own ``read`` event: the pack event adds the relation, it does
 not replace the reads. A child that closes after its parent was released is counted in
 :attr:`PackStats.late_children` (raise ``hold_s`` when that count grows).
+
+Every time here is the source's monotonic clock (:attr:`Passage.first_mono`,
+:attr:`Passage.last_mono`, and ``now`` in :meth:`PackAssociator.release_due`), never the
+wall clock: a wall clock stepped by a time sync would release a parent before its
+children close, or hold it for as long as the step. A passage without monotonic times
+(one made by hand) is not associated: a parent goes out at once as the read it is.
 """
 
 from __future__ import annotations
@@ -28,7 +34,6 @@ from __future__ import annotations
 import logging
 from collections import deque
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
 
 from linetrace.broker.contract.messages import ChildRead, EventKind
 from linetrace.edge.line.passage import Passage
@@ -72,9 +77,8 @@ class PackAssociator:
     def __init__(self, config: PackConfig) -> None:
         self.config = config
         self.stats = PackStats()
-        self._margin = timedelta(seconds=config.overlap_margin_s)
-        self._hold = timedelta(seconds=config.hold_s)
-        self._retention = timedelta(seconds=CHILD_RETENTION_S)
+        self._margin = config.overlap_margin_s
+        self._hold = config.hold_s
         self._parents: list[Passage] = []
         self._children: deque[Passage] = deque(maxlen=MAX_WAITING_CHILDREN)
         self._released: deque[Passage] = deque(maxlen=RECENT_PARENTS)
@@ -86,6 +90,8 @@ class PackAssociator:
 
     def add(self, passage: Passage) -> list[Passage]:
         """Take a closed passage; return what may be published now (a parent waits)."""
+        if not _timed(passage):
+            return [passage]
         if is_parent(passage):
             self._parents.append(passage)
             return []
@@ -103,11 +109,12 @@ class PackAssociator:
                 self._children.append(passage)
         return [passage]
 
-    def release_due(self, now: datetime) -> list[Passage]:
-        """Release every parent whose hold has passed at ``now``, oldest first."""
-        due = [p for p in self._parents if p.last_seen + self._margin + self._hold <= now]
+    def release_due(self, now: float) -> list[Passage]:
+        """Release every parent whose hold has passed at ``now`` (the passages' monotonic
+        clock), oldest first."""
+        due = [p for p in self._parents if _end(p) + self._margin + self._hold <= now]
         released = [self._release(parent) for parent in sorted(due, key=_start)]
-        self._forget_children_before(now - self._retention)
+        self._forget_children_before(now - CHILD_RETENTION_S)
         return released
 
     def finish(self) -> list[Passage]:
@@ -142,12 +149,12 @@ class PackAssociator:
         )
 
     def _belongs(self, child: Passage, parent: Passage) -> bool:
-        return self._overlap(child, parent) >= timedelta(0) and self._near(child, parent)
+        return self._overlap(child, parent) >= 0 and self._near(child, parent)
 
-    def _overlap(self, child: Passage, parent: Passage) -> timedelta:
-        """How long the passages overlap, the parent's widened; negative when they do not."""
-        start = max(child.first_seen, parent.first_seen - self._margin)
-        end = min(child.last_seen, parent.last_seen + self._margin)
+    def _overlap(self, child: Passage, parent: Passage) -> float:
+        """Seconds the passages overlap, the parent's widened; negative when they do not."""
+        start = max(_start(child), _start(parent) - self._margin)
+        end = min(_end(child), _end(parent) + self._margin)
         return end - start
 
     def _near(self, child: Passage, parent: Passage) -> bool:
@@ -159,7 +166,7 @@ class PackAssociator:
     def _best_parent(self, child: Passage) -> Passage | None:
         """The parent the child overlaps longest: waiting ones first, the earlier on a tie."""
         best: Passage | None = None
-        best_overlap = timedelta(0)
+        best_overlap = 0.0
         for parent in [*sorted(self._parents, key=_start), *self._released]:
             if not self._belongs(child, parent):
                 continue
@@ -168,13 +175,25 @@ class PackAssociator:
                 best, best_overlap = parent, overlap
         return best
 
-    def _forget_children_before(self, limit: datetime) -> None:
-        while self._children and self._children[0].last_seen < limit:
+    def _forget_children_before(self, limit: float) -> None:
+        while self._children and _end(self._children[0]) < limit:
             self._children.popleft()
 
 
-def _start(passage: Passage) -> datetime:
-    return passage.first_seen
+def _timed(passage: Passage) -> bool:
+    return passage.first_mono is not None and passage.last_mono is not None
+
+
+def _start(passage: Passage) -> float:
+    if passage.first_mono is None:
+        raise ValueError("a passage without monotonic times cannot be packed")
+    return passage.first_mono
+
+
+def _end(passage: Passage) -> float:
+    if passage.last_mono is None:
+        raise ValueError("a passage without monotonic times cannot be packed")
+    return passage.last_mono
 
 
 def _grown(region: Region, margin: float) -> Region:

@@ -34,3 +34,9 @@ class Passage:
     first_frame_in_view: int | None = None  # first frame a locator found the symbol in
     ec_used: float | None = None  # share of error correction the worst read used, 0..1
     region: tuple[float, float, float, float] | None = None  # x0, y0, x1, y1 swept, pixels
+    # The source's monotonic clock (seconds; media time for a file read faster than real
+    # time) at the first and last sighting. Whatever waits on passages (the pack hold)
+    # runs on it: the wall times are for observed_at only, and the wall clock may step.
+    # None where unknown (a no-read, a passage made by hand).
+    first_mono: float | None = None
+    last_mono: float | None = None

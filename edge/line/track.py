@@ -3,8 +3,12 @@
 A camera sees each item in many frames, and a label can drop out for a frame or two
 (glare, motion blur, an arm in the way). The tracker joins reads of the same code
 (symbology and text) into one passage when they come in consecutive frames or within
-``window_s`` seconds of ``mono`` time of each other, and closes a passage once its code
-has been absent for longer than the window, or at the end of the stream.
+``window_s`` seconds of each other, and closes a passage once its code has been absent
+for longer than the window, or at the end of the stream. Time is the source's monotonic
+clock (``mono``; never the wall clock, which may be stepped) less the source's pauses
+(``paused``, from :class:`~linetrace.edge.line.stream_clock.StreamClock`): a source that
+stalls for a moment has shown nothing leave, so a pause neither closes a passage nor
+counts towards its window.
 
 Codes are not always unique: every can of one product carries the same EAN-13, and two
 of them can be in view at once or follow each other closely. So a read joins a passage
@@ -13,7 +17,10 @@ each passage's position and average velocity (a belt moves items steadily) and a
 a read within :data:`GATE_SIZES` symbol sizes of the predicted spot. A read of the code
 anywhere else is another item. A passage seen in one frame only has no velocity of its
 own yet; it is predicted to move with the belt, whose velocity the tracker learns from
-the passages it has followed (every item on a belt moves alike).
+the passages it has followed (every item on a belt moves alike). After a pause of the
+source, a symbol is looked for both where it was heading when the pause began (the
+source held its frames back) and where it has moved to meanwhile (the camera missed
+frames while the belt ran).
 
 Serialised codes (a GTIN with a serial number, an SSCC) name one item by themselves, so
 for those the text alone decides: a read of the code within the window continues its
@@ -79,22 +86,30 @@ class Track:
     frames: int = 1
     decodes: int = 1
     first_index: int = 0  # the frame of the first read
+    first_paused: float = 0.0  # the source's pauses so far, at the first read
+    last_paused: float = 0.0  # ... and at the last
     rivals: list[Track] = field(default_factory=list)
     # The most error correction any decode of this passage spent: the margin warns before
     # codes fail, and the read nearest to failing is the first to show a fading printer.
     ec_used: float | None = None
 
     @classmethod
-    def start(cls, symbol: Symbol, index: int, mono: float, wall: datetime) -> Track:
+    def start(
+        cls, symbol: Symbol, index: int, mono: float, wall: datetime, paused: float = 0.0
+    ) -> Track:
         centre = symbol.centre
         return cls(
             symbol, wall, wall, mono, mono, index, centre, centre, first_index=index,
-            ec_used=symbol.ec_used,
+            first_paused=paused, last_paused=paused, ec_used=symbol.ec_used,
         )  # fmt: skip
 
-    def continues_at(self, index: int, mono: float, window_s: float) -> bool:
+    def idle(self, mono: float, paused: float = 0.0) -> float:
+        """Seconds since the last sighting at ``mono``, the source's pauses left out."""
+        return mono - paused - (self.last_mono - self.last_paused)
+
+    def continues_at(self, index: int, mono: float, window_s: float, paused: float = 0.0) -> bool:
         """Whether frame ``index`` at ``mono`` is still within this passage's time."""
-        return index == self.last_index + 1 or mono - self.last_mono <= window_s
+        return index == self.last_index + 1 or self.idle(mono, paused) <= window_s
 
     @property
     def velocity(self) -> Velocity | None:
@@ -103,26 +118,36 @@ class Track:
         The average, not the last step: a step between two frames is mostly position
         noise, a longer span is mostly real motion.
         """
-        span = self.last_mono - self.first_mono
+        span = self.last_mono - self.last_paused - (self.first_mono - self.first_paused)
         if span <= 0:
             return None
         (x0, y0), (x1, y1) = self.first_centre, self.last_centre
         return ((x1 - x0) / span, (y1 - y0) / span)
 
-    def predicted(self, mono: float, belt: Velocity | None = None) -> tuple[float, float]:
-        """Where the symbol should be at ``mono``: moving at its own velocity, or the belt's."""
+    def predicted(
+        self, mono: float, belt: Velocity | None = None, paused: float = 0.0
+    ) -> tuple[float, float]:
+        """Where the symbol should be at ``mono``: moving at its own velocity, or the belt's,
+        for the time since its last sighting less the source's pauses meanwhile."""
+        return self._ahead(self.idle(mono, paused), belt)
+
+    def distance(
+        self, symbol: Symbol, mono: float, belt: Velocity | None = None, paused: float = 0.0
+    ) -> float:
+        """How far ``symbol`` is from this passage's predicted spot, in symbol sizes; after
+        a pause, from the nearer of the spots with and without the pause's motion."""
+        spots = [self.predicted(mono, belt, paused)]
+        if paused > self.last_paused:
+            spots.append(self._ahead(mono - self.last_mono, belt))
+        cx, cy = symbol.centre
+        return min(math.hypot(cx - px, cy - py) for px, py in spots) / symbol.size
+
+    def _ahead(self, seconds: float, belt: Velocity | None) -> tuple[float, float]:
         velocity = self.velocity or belt
         if velocity is None:
             return self.last_centre
-        ahead = mono - self.last_mono
         x1, y1 = self.last_centre
-        return (x1 + velocity[0] * ahead, y1 + velocity[1] * ahead)
-
-    def distance(self, symbol: Symbol, mono: float, belt: Velocity | None = None) -> float:
-        """How far ``symbol`` is from this passage's predicted spot, in symbol sizes."""
-        px, py = self.predicted(mono, belt)
-        cx, cy = symbol.centre
-        return math.hypot(cx - px, cy - py) / symbol.size
+        return (x1 + velocity[0] * seconds, y1 + velocity[1] * seconds)
 
     @property
     def outvoted(self) -> bool:
@@ -130,9 +155,17 @@ class Track:
         return any(rival.frames > self.frames for rival in self.rivals)
 
     def extend(
-        self, symbol: Symbol, index: int, mono: float, wall: datetime, *, decoded: bool = True
+        self,
+        symbol: Symbol,
+        index: int,
+        mono: float,
+        wall: datetime,
+        *,
+        decoded: bool = True,
+        paused: float = 0.0,
     ) -> None:
         self.last_seen, self.last_mono, self.last_index = wall, mono, index
+        self.last_paused = paused
         self.last_centre = symbol.centre
         self.frames += 1
         self.decodes += int(decoded)
@@ -158,6 +191,7 @@ class PassageTracker:
         self.gate_sizes = gate_sizes
         self._serialised = serialised or (lambda symbol: False)
         self._open: dict[Key, list[Track]] = {}
+        self._paused = 0.0  # the source's pauses up to the frame being observed
         self.belt: Velocity | None = None
 
     @property
@@ -172,12 +206,17 @@ class PassageTracker:
         wall: datetime,
         symbols: Iterable[Symbol],
         carried: Iterable[Symbol] = (),
+        *,
+        paused: float = 0.0,
     ) -> list[Track]:
         """Add one frame's reads; return the passages this frame closed, oldest first.
 
         ``carried`` are symbols seen but not decoded in this frame (labels already read,
         followed along the belt): they extend their open passage and start none.
+        ``paused`` is the seconds of the source's pauses up to this frame (never less than
+        for the frame before): the tracker's time is ``mono - paused``.
         """
+        self._paused = paused
         by_key: dict[Key, list[Symbol]] = {}
         for symbol in symbols:
             by_key.setdefault(symbol.key, []).append(symbol)
@@ -194,9 +233,9 @@ class PassageTracker:
         """Extend the open passage ``symbol`` belongs to, if any, without a decode."""
         serialised = self._serialised(symbol)
         candidates = [
-            (track.distance(symbol, mono, self.belt), track)
+            (track.distance(symbol, mono, self.belt, self._paused), track)
             for track in self._open.get(symbol.key, [])
-            if track not in touched and track.continues_at(index, mono, self.window_s)
+            if track not in touched and self._continues(track, index, mono)
         ]
         near = [
             (distance, track)
@@ -206,7 +245,7 @@ class PassageTracker:
         if not near:
             return
         _, track = min(near, key=lambda pair: pair[0])
-        track.extend(symbol, index, mono, wall, decoded=False)
+        track.extend(symbol, index, mono, wall, decoded=False, paused=self._paused)
         touched.add(track)
 
     def finish(self) -> list[Track]:
@@ -232,9 +271,9 @@ class PassageTracker:
         pairs = sorted(
             (distance, t, r)
             for t, track in enumerate(tracks)
-            if track.continues_at(index, mono, self.window_s)
+            if self._continues(track, index, mono)
             for r, read in enumerate(reads)
-            if (distance := track.distance(read, mono, self.belt)) <= self.gate_sizes
+            if (distance := track.distance(read, mono, self.belt, self._paused)) <= self.gate_sizes
         )
         used_tracks: set[int] = set()
         used_reads: set[int] = set()
@@ -247,7 +286,7 @@ class PassageTracker:
             touched.add(tracks[t])
         for r, read in enumerate(reads):
             if r not in used_reads:
-                track = Track.start(read, index, mono, wall)
+                track = Track.start(read, index, mono, wall, self._paused)
                 self._link_rivals(track, index, mono)
                 tracks.append(track)
                 touched.add(track)
@@ -263,17 +302,20 @@ class PassageTracker:
     ) -> None:
         """A serialised code continues its open passage wherever it is read."""
         for track in tracks:
-            if track.continues_at(index, mono, self.window_s):
+            if self._continues(track, index, mono):
                 self._extend(track, read, index, mono, wall)
                 touched.add(track)
                 return
-        track = Track.start(read, index, mono, wall)
+        track = Track.start(read, index, mono, wall, self._paused)
         self._link_rivals(track, index, mono)
         tracks.append(track)
         touched.add(track)
 
+    def _continues(self, track: Track, index: int, mono: float) -> bool:
+        return track.continues_at(index, mono, self.window_s, self._paused)
+
     def _extend(self, track: Track, read: Symbol, index: int, mono: float, wall: datetime) -> None:
-        track.extend(read, index, mono, wall)
+        track.extend(read, index, mono, wall, paused=self._paused)
         velocity = track.velocity
         if velocity is None:
             return
@@ -294,8 +336,8 @@ class PassageTracker:
                 continue
             for track in tracks:
                 if (
-                    track.continues_at(index, mono, self.window_s)
-                    and track.distance(new.symbol, mono, self.belt) <= self.gate_sizes
+                    self._continues(track, index, mono)
+                    and track.distance(new.symbol, mono, self.belt, self._paused) <= self.gate_sizes
                 ):
                     track.rivals.append(new)
                     new.rivals.append(track)
@@ -305,7 +347,7 @@ class PassageTracker:
         for key in list(self._open):
             keep: list[Track] = []
             for track in self._open[key]:
-                idle = track not in touched and mono - track.last_mono > self.window_s
+                idle = track not in touched and track.idle(mono, self._paused) > self.window_s
                 (closed if idle else keep).append(track)
             if keep:
                 self._open[key] = keep

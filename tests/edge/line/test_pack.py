@@ -23,6 +23,8 @@ def sscc(number: int, start: float, end: float, **extra: object) -> Passage:
         kind=EventKind.READ,
         first_seen=at(start),
         last_seen=at(end),
+        first_mono=start,
+        last_mono=end,
         frames=5,
         symbology="Code128",
         symbology_id="]C1",
@@ -37,6 +39,8 @@ def item(serial: int, start: float, end: float, **extra: object) -> Passage:
         kind=EventKind.READ,
         first_seen=at(start),
         last_seen=at(end),
+        first_mono=start,
+        last_mono=end,
         frames=5,
         symbology="DataMatrix",
         symbology_id="]d2",
@@ -51,8 +55,8 @@ def run(associator: PackAssociator, passages: list[Passage], end: float) -> list
     out: list[Passage] = []
     for passage in passages:
         out += associator.add(passage)
-        out += associator.release_due(passage.last_seen)
-    return out + associator.release_due(at(end))
+        out += associator.release_due(passage.last_mono or 0.0)
+    return out + associator.release_due(end)
 
 
 def texts(passage: Passage) -> list[str]:
@@ -77,9 +81,9 @@ def test_codes_overlapping_the_sscc_become_its_children_and_stay_reads() -> None
 def test_a_parent_waits_for_children_that_close_after_it() -> None:
     associator = PackAssociator(PackConfig(overlap_margin_s=0.1, hold_s=1.0))
     assert associator.add(sscc(1, 0.0, 1.0)) == []
-    assert associator.release_due(at(2.0)) == []  # 1.0 + 0.1 + 1.0 = 2.1 not reached
+    assert associator.release_due(2.0) == []  # 1.0 + 0.1 + 1.0 = 2.1 not reached
     assert associator.add(item(1, 0.5, 1.6)) == [item(1, 0.5, 1.6)]
-    [pack] = associator.release_due(at(2.1))
+    [pack] = associator.release_due(2.1)
     assert texts(pack) == [item(1, 0.5, 1.6).text]
     assert associator.waiting == 0
 
@@ -87,7 +91,7 @@ def test_a_parent_waits_for_children_that_close_after_it() -> None:
 def test_a_child_closing_after_its_parent_went_out_is_counted_late() -> None:
     associator = PackAssociator(PackConfig(overlap_margin_s=0.0, hold_s=0.5))
     associator.add(sscc(1, 0.0, 1.0))
-    [alone] = associator.release_due(at(1.5))
+    [alone] = associator.release_due(1.5)
     assert alone.kind is EventKind.READ
     assert alone.children is None
     assert associator.add(item(1, 0.8, 2.0)) == [item(1, 0.8, 2.0)]
@@ -133,7 +137,7 @@ def test_finish_releases_every_waiting_parent() -> None:
     associator.add(item(1, 0.1, 0.5))
     associator.add(sscc(1, 0.0, 1.0))
     associator.add(sscc(2, 5.0, 6.0))
-    assert associator.release_due(at(7.0)) == []
+    assert associator.release_due(7.0) == []
     out = associator.finish()
     assert [(p.kind, len(texts(p))) for p in out] == [(EventKind.PACK, 1), (EventKind.READ, 0)]
     assert associator.waiting == 0
