@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
+from pathlib import Path
 from typing import Protocol
 
 from linetrace.edge.camera.frame_source import FrameSource
@@ -32,6 +33,7 @@ __all__ = [
     "RingReady",
     "SourceOpener",
     "SourceSpec",
+    "media_timed",
 ]
 
 # How often a waiting capture checks for stop requests and marks itself alive, seconds.
@@ -44,12 +46,21 @@ class SourceOpener(Protocol):
     def __call__(self, first_index: int) -> FrameSource: ...
 
 
+def media_timed(spec: str, *, realtime: bool) -> bool:
+    """Whether a source of this spec is stamped with media time: a file or folder scanned
+    fast. Anything live, or played in real time, carries the clocks of its arrival."""
+    path = Path(spec)
+    return not realtime and (path.is_file() or path.is_dir())
+
+
 @dataclass(frozen=True)
 class SourceSpec:
     """A source by its spec string, as :func:`~linetrace.edge.camera.sources.open_source` takes it.
 
     An offline file's start time is fixed when the spec is made, so a file reopened after
-    a failure keeps its times.
+    a failure keeps its times. ``first_frame`` starts a file or folder there (frames
+    before it are never delivered, and the rest keep the times they have in the file);
+    live sources have no position and ignore it.
     """
 
     spec: str
@@ -59,6 +70,13 @@ class SourceSpec:
     fps: float | None = None
     luma: bool = True  # decoding needs grayscale only
     read_timeout_s: float = DEFAULT_READ_TIMEOUT_S  # a live stream silent this long has stalled
+    first_frame: int = 0
+
+    @property
+    def media_timed(self) -> bool:
+        """Whether frames carry the media's own times (a file or folder scanned fast)
+        rather than the wall clock and ``time.monotonic()`` of their arrival."""
+        return media_timed(self.spec, realtime=self.realtime)
 
     def __post_init__(self) -> None:
         if self.start is None and not self.realtime:
@@ -71,7 +89,8 @@ class SourceSpec:
             utc_offset=self.utc_offset,
             start=self.start,
             fps=self.fps,
-            first_index=first_index,
+            # A reopening after a failure resumes past first_frame already.
+            first_index=max(first_index, self.first_frame),
             luma=self.luma,
             read_timeout_s=self.read_timeout_s,
         )

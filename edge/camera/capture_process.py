@@ -65,6 +65,14 @@ STILL_LEVEL = 6
 _STILL_HALVINGS = 4  # 16 = 2^4
 
 
+def _slot_shape(first: tuple[int, ...], largest: tuple[int, int] | None) -> tuple[int, int]:
+    """The ring slot's shape: the first frame's, or the largest the source will deliver."""
+    height, width = first[0], first[1]
+    if largest is not None and largest[0] * largest[1] > height * width:
+        return largest
+    return (height, width)
+
+
 def capture_main(
     opener: SourceOpener,
     config: CaptureConfig,
@@ -108,6 +116,7 @@ class _Streamer:
         self._free: list[int] = []
         self._ring: FrameRing | None = None
         self._last_thumb: Image | None = None
+        self._shrunk: set[tuple[int, ...]] = set()  # frame sizes read shrunk, said once each
         self._live = False
         self._realtime = False
 
@@ -135,7 +144,8 @@ class _Streamer:
         self._live = source.live
         self._realtime = source.realtime
         image = grayscale(first.image)
-        self._conn.send(Opened(source.description, source.fps, source.live, image.shape[:2]))
+        shape = _slot_shape(image.shape[:2], source.largest)
+        self._conn.send(Opened(source.description, source.fps, source.live, shape))
         self._attach(self._receive())
         self._deliver(first, image, 0)
         while True:
@@ -209,8 +219,21 @@ class _Streamer:
         if self._ring is None:
             raise RuntimeError("a frame to deliver before the ring was attached")
         shape = self._ring.write(slot, image)
+        if shape != image.shape[:2]:
+            self._report_shrunk(index, image.shape[:2], shape)
         self._conn.send(Captured(slot, index, frame.wall, frame.mono, shape))
         self._counters[CAPTURED] += 1
+
+    def _report_shrunk(self, index: int, size: tuple[int, ...], shape: tuple[int, int]) -> None:
+        """Say, once per size, that frames larger than a ring slot are read shrunk (a
+        camera that came back at a higher resolution than it opened with)."""
+        if size in self._shrunk:
+            return
+        self._shrunk.add(size)
+        logger.warning(
+            "frame %d is %dx%d, more than a ring slot holds: read shrunk to %dx%d",
+            index, size[1], size[0], shape[1], shape[0],
+        )  # fmt: skip
 
     def _is_still(self, image: Image) -> bool:
         thumb = shrink(image, _STILL_HALVINGS)

@@ -41,6 +41,9 @@ class FrameSource(Iterator[Frame]):
         # that falls behind loses frames rather than slowing the source down.
         self.realtime = live or realtime
         self.skipped = 0  # unreadable images passed over
+        # The most pixels (as height, width) any frame will have, where known before the
+        # first (a folder of images of different sizes); None: as many as the first.
+        self.largest: tuple[int, int] | None = None
         self.dropped = 0  # frames skipped to keep real-time pace
         self._frames: Iterator[Frame] | None = None
 

@@ -18,8 +18,10 @@ skipped and counted in ``skipped``, and the stream goes on. A live stream that d
 nothing for ``read_timeout_s`` has stalled: its frames end, and the capture process
 reopens it.
 
-A folder of images is played in name order at a fixed ``fps``; an image that cannot be
-read is skipped with a warning and counted in ``skipped``, never fatal. A source that
+A folder of images is played in name order at a fixed ``fps``, each image at its own
+size (the folder says up front how large the largest is, from the files' headers, so the
+frame ring holds it whole); an image that cannot be read is skipped with a warning and
+counted in ``skipped``, never fatal. A source that
 cannot be opened at all raises
 :class:`~linetrace.edge.camera.frame_source.SourceError` with what to check.
 """
@@ -238,6 +240,7 @@ class _FolderSource(FrameSource):
             )
         self._clock = clock
         self._realtime = realtime
+        self.largest = _largest(self._paths[first_index:])
 
     def _generate(self) -> Iterator[Frame]:
         interval = 1.0 / (self.fps or DEFAULT_FOLDER_FPS)
@@ -254,6 +257,26 @@ class _FolderSource(FrameSource):
                 logger.warning("skipped %s: not an image OpenCV can decode", path)
                 continue
             yield self._clock.stamp(image, index, media_s)
+
+
+def _largest(paths: list[Path]) -> tuple[int, int] | None:
+    """The largest of the images' sizes (height, width) by pixels, from their headers
+    (Pillow reads no pixels for it); an image Pillow cannot size is decoded to measure it."""
+    from PIL import Image, UnidentifiedImageError
+
+    largest: tuple[int, int] | None = None
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                width, height = image.size
+        except (OSError, UnidentifiedImageError, Image.DecompressionBombError, ValueError):
+            decoded = _imread(path)
+            if decoded is None:
+                continue  # skipped with a warning when its turn comes
+            height, width = decoded.shape[:2]
+        if largest is None or height * width > largest[0] * largest[1]:
+            largest = (height, width)
+    return largest
 
 
 def _imread(path: Path) -> npt.NDArray[np.uint8] | None:

@@ -7,6 +7,10 @@ otherwise), so a live source shows reads as they happen and a long file streams.
 ``--stats`` a one-line JSON summary goes to stderr at the end, including after Ctrl-C.
 Nothing is published: this is the tool for checking a camera position, a label print
 run or a decoder setting before the agent runs.
+
+A single photo, or a folder of them (each read at its own size), is as good an input as
+a video: a linear code read in one picture is confirmed by independent second decoders on
+the same view (:mod:`linetrace.edge.line.confirm`), as a still item on the line is.
 """
 
 from __future__ import annotations

@@ -6,8 +6,10 @@ scanner), and the production batch central announces. Out: closed passages
 events), interpreted as GS1 and checked against the batch, and the contract
 :class:`~linetrace.broker.contract.messages.ScanEvent` each one becomes.
 
-* ``track`` follows decoded codes; ``regions``, ``region_track``, ``label_parts`` and
-  ``paper`` follow located regions and decide the no-reads;
+* ``track`` follows decoded codes; ``confirm`` confirms a linear read by independent
+  second reads where no other frame can (a still item, a single photo); ``regions``,
+  ``region_track``, ``label_parts`` and ``paper`` follow located regions and decide the
+  no-reads;
 * ``gs1`` interprets a decoded symbol; ``checks`` and ``current_batch`` judge it against
   the batch; ``pack`` joins children to their SSCC; ``margin`` measures how close codes
   are to unreadable;

@@ -171,6 +171,15 @@ class RegionTracker:
             track.symbols[symbol.key] = symbol
             track.anchors[symbol.key] = track.region.centre
 
+    def record_whole(self, symbols: Sequence[Symbol]) -> None:
+        """Count ``symbols``, read from the whole of the last frame observed, as decodes of
+        the regions of that frame that hold them: those regions were read, not no-reads."""
+        for symbol in symbols:
+            for track in self._last_seen:
+                if track.region.holds(symbol.centre):
+                    self.record_stacked(track, [symbol])
+                    break
+
     def _keep_view(self, track: RegionTrack, region: Region, gray: Image) -> None:
         """Keep a whole view of an undecoded region without bars (a matrix symbol, maybe)
         and say when its views are due to be combined."""

@@ -46,6 +46,8 @@ class ScanFigures:
     noreads: int = 0
     rejected: int = 0  # passages refused by a GS1 check (wrong check digit, bad date)
     misreads: int = 0
+    second_reads: int = 0  # agreeing independent reads where no other frame could read
+    disputes: int = 0  # independent reads that read another code: never confirmed
     corrupt_frames: int = 0  # pictures the source sent that did not decode, skipped
     source_failures: int = 0  # the source failed, stalled or could not be reopened
     reconnects: int = 0  # the source reopened after a failure
@@ -73,6 +75,8 @@ class ScannerStats:
     rejected: int
     misreads: int
     unconfirmed: int
+    second_reads: int  # agreeing independent reads (still scenes, photos, a file's end)
+    disputes: int  # independent reads that read another code than the first read
     carried: int  # labels not decoded again because already read
     attempts: int  # decoder calls
     reconnects: int
@@ -176,6 +180,8 @@ class ScanMeter:
             rejected=pipeline.rejected,
             misreads=pipeline.misreads,
             unconfirmed=pipeline.unconfirmed,
+            second_reads=pipeline.second_reads,
+            disputes=pipeline.disputes,
             carried=pipeline.carried,
             attempts=pipeline.attempts,
             reconnects=counts.reconnects if counts else 0,

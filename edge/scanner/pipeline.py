@@ -13,7 +13,10 @@ the reasons, counted in :attr:`ScanStats.rejected` and kept out of the passages
 returned. A passage the tracker marks as outvoted (a different code read more often at
 the same spot) is a misread and is dropped the same way, counted in ``misreads``; so is a
 linear code decoded in fewer than ``linear_confirmations`` frames, counted in
-``unconfirmed``. Interpretation runs once per passage, at close, not once per frame.
+``unconfirmed``, unless independent second reads of its view make up the difference where
+no other frame could (a still scene, a single photo, the end of a file:
+:mod:`linetrace.edge.line.confirm`). Interpretation runs once per passage, at close, not
+once per frame.
 
 A 2D symbol that no single frame has read is tried again from its last few views
 combined (:mod:`linetrace.edge.vision.stack`), here rather than in a worker: only here are the
@@ -33,11 +36,14 @@ from datetime import datetime
 
 from linetrace.broker.contract.messages import EventKind
 from linetrace.edge.camera.frame import Frame
+from linetrace.edge.line.confirm import Confirmer
 from linetrace.edge.line.gs1 import interpret
 from linetrace.edge.line.passage import Passage
 from linetrace.edge.line.region_track import RegionTrack, shifted
 from linetrace.edge.line.regions import RegionTracker
+from linetrace.edge.line.stream_clock import StreamClock
 from linetrace.edge.line.track import PassageTracker, Track
+from linetrace.edge.scanner.whole_read import WholeRead, with_whole
 from linetrace.edge.vision.decode import Decoder, Symbol, ZbarDecoder, ZxingDecoder
 from linetrace.edge.vision.formats import (
     DEFAULT_FORMATS,
@@ -45,6 +51,7 @@ from linetrace.edge.vision.formats import (
 )
 from linetrace.edge.vision.reader import FrameReader
 from linetrace.edge.vision.reading import Hint, Reading
+from linetrace.edge.vision.second_read import SecondReader
 from linetrace.edge.vision.settings import PipelineConfig
 from linetrace.edge.vision.snapshot import encode_snapshot
 
@@ -91,6 +98,8 @@ class ScanStats:
     rejected: int = 0  # passages dropped because a GS1 check failed
     misreads: int = 0  # passages dropped as misreads of a code read more often in place
     unconfirmed: int = 0  # linear-code passages decoded in too few frames to count
+    second_reads: int = 0  # agreeing independent reads of a linear code where no frame could
+    disputes: int = 0  # independent reads that read another code than the frame reader
     carried: int = 0  # regions not decoded because their label was read already
     stacked: int = 0  # symbols read only from several frames' views combined
     still: int = 0  # frames not read because nothing had changed
@@ -116,8 +125,12 @@ class ScanPipeline:
     :class:`~linetrace.edge.vision.reading.Reading` to :meth:`observe_reading`, in frame order.
     """
 
-    def __init__(self, config: PipelineConfig, decoder: Decoder | None = None) -> None:
-        """``decoder``, when given, decodes whole frames instead of the config's reader."""
+    def __init__(
+        self, config: PipelineConfig, decoder: Decoder | None = None, *, live: bool = True
+    ) -> None:
+        """``decoder``, when given, decodes whole frames instead of the config's reader.
+        ``live``: frames carry the monotonic clock of their arrival, which can pause (not
+        a file or folder scanned fast, stamped with media time)."""
         self.config = config
         self._decoder = decoder
         self._reader = FrameReader(config) if decoder is None else None
@@ -129,17 +142,29 @@ class ScanPipeline:
         )
         self._stats = ScanStats()
         self._in_view: list[Symbol] = []  # the symbols of the last frame read
+        self._confirm = Confirmer(
+            SecondReader(config), config.window_s, config.linear_confirmations
+        )
+        # The source's pauses, left out of the trackers' time (see stream_clock).
+        self._clock = StreamClock(live=live)
+        # A frame that read nothing, decoded whole if a still frame or the end follows;
+        # ``photos`` (a source of separate pictures) decodes each such frame whole at once.
+        self._whole = WholeRead()
+        self.photos = False
 
     @property
     def stats(self) -> ScanStats:
         return self._stats
 
-    def hints(self, mono: float) -> list[Hint]:
-        """The labels already read, where they should be at ``mono`` (none if not tracked)."""
+    def hints(self, mono: float, index: int | None = None) -> list[Hint]:
+        """The labels already read, where they should be at ``mono``, the time of frame
+        ``index`` (none if not tracked)."""
         if not self.config.track_reads or not self.config.locate:
             return []
         self._regions.belt = self._tracker.belt
-        return self._regions.hints(mono)
+        clock = self._clock
+        paused = clock.paused if index is None else clock.peek(index, mono)
+        return self._regions.hints(mono - paused)
 
     def feed(self, frame: Frame) -> list[Passage]:
         """Read ``frame``; return the passages it closed."""
@@ -150,7 +175,7 @@ class ScanPipeline:
             symbols = self._decoder.decode(frame.image)
             reading = Reading(loose=tuple(symbols), seconds=time.perf_counter() - started)
         else:
-            reading = self._reader.read(frame.image, self.hints(frame.mono))
+            reading = self._reader.read(frame.image, self.hints(frame.mono, frame.index))
         return self.observe_reading(frame, reading)
 
     def observe(self, frame: Frame, symbols: Sequence[Symbol]) -> list[Passage]:
@@ -160,6 +185,9 @@ class ScanPipeline:
 
     def observe_reading(self, frame: Frame, reading: Reading) -> list[Passage]:
         """Track what was read in ``frame``; return the passages it closed, oldest first."""
+        whole_read = self.photos and self._reader is not None and WholeRead.wanted(reading)
+        if whole_read and self._reader is not None:
+            reading = with_whole(reading, self._reader.read_whole(frame.image))
         stats = self._stats
         stats.frames += 1
         stats.decode_seconds += reading.seconds
@@ -167,14 +195,25 @@ class ScanPipeline:
         decoded = reading.symbols
         stats.carried += sum(1 for s in reading.sightings if s.carried is not None)
         self._regions.belt = self._tracker.belt
+        paused = self._clock.advance(frame.index, frame.mono)
         carried, regions = self._regions.observe(
-            frame.index, frame.mono, frame.wall, reading.sightings, frame.image
+            frame.index, frame.mono - paused, frame.wall, reading.sightings, frame.image
         )
+        if whole_read:
+            self._regions.record_whole(reading.loose)
         decoded += self._read_stacks()
         stats.symbols += len(decoded)
-        tracks = self._tracker.observe(frame.index, frame.mono, frame.wall, decoded, carried)
+        tracks = self._tracker.observe(
+            frame.index, frame.mono, frame.wall, decoded, carried, paused=paused
+        )
         self._in_view = decoded + carried
-        return self._passages(tracks, regions)
+        passages = self._passages(tracks, regions)  # may confirm with the last frame's views
+        self._confirm.keep(frame.index, frame.mono, frame.image, reading)
+        if self._reader is not None and self.config.locate and not whole_read:
+            self._whole.keep(frame.index, frame.mono, frame.wall, frame.image, reading)
+        else:
+            self._whole.take()
+        return passages
 
     def _read_stacks(self) -> list[Symbol]:
         """Decode the combined views of the regions due (see :mod:`linetrace.edge.vision.stack`);
@@ -203,22 +242,63 @@ class ScanPipeline:
     def observe_still(self, index: int, mono: float, wall: datetime) -> list[Passage]:
         """A frame that did not change since the last one read: what was in view still is.
 
-        Nothing is decoded or counted as decoded, so a still line confirms nothing.
+        Nothing is decoded again: the linear reads of the last frame read are confirmed,
+        if at all, by independent second reads of their views, one agreeing read a frame
+        (see :mod:`linetrace.edge.line.confirm`).
         """
         self._stats.frames += 1
         self._stats.still += 1
-        regions = self._regions.observe_still(index, mono, wall)
-        tracks = self._tracker.observe(index, mono, wall, (), self._in_view)
+        paused = self._clock.advance(index, mono)
+        regions = self._regions.observe_still(index, mono - paused, wall)
+        found = self._read_whole(index, mono)
+        confirmed = [] if found else self._confirm.still(index, mono)
+        self._count_second_reads(len(confirmed))
+        carried = [s for s in self._in_view if all(s is not c for c in confirmed)]
+        decoded = found + confirmed
+        tracks = self._tracker.observe(index, mono, wall, decoded, carried, paused=paused)
+        if found:
+            self._in_view = found + carried
         return self._passages(tracks, regions)
 
+    def _read_whole(self, index: int, mono: float) -> list[Symbol]:
+        """The last read frame decoded whole, if it read nothing (once: see
+        :mod:`linetrace.edge.scanner.whole_read`); what it reads counts as decoded in
+        frame ``index`` and is kept for second reads."""
+        unread = self._whole.take()
+        if unread is None or self._reader is None:
+            return []
+        whole = self._reader.read_whole(unread.image)
+        self._stats.attempts += whole.attempts
+        self._stats.decode_seconds += whole.seconds
+        found = whole.symbols
+        if found:
+            self._stats.symbols += len(found)
+            self._regions.record_whole(found)
+            self._confirm.keep(index, mono, unread.image, whole)
+        return found
+
+    def _count_second_reads(self, agreeing: int) -> None:
+        self._stats.second_reads += agreeing
+        self._stats.disputes = self._confirm.disputes
+
     def finish(self) -> list[Passage]:
-        """Close every open passage at the end of the stream."""
-        return self._passages(self._tracker.finish(), self._regions.finish())
+        """Close every open passage at the end of the stream (after the last frame is
+        decoded whole, if it read nothing)."""
+        closed: list[Track] = []
+        unread = self._whole.peek()
+        if unread is not None:
+            found = self._read_whole(unread.index, unread.mono)
+            paused = self._clock.paused
+            closed = self._tracker.observe(
+                unread.index, unread.mono, unread.wall, found, paused=paused
+            )
+        return self._passages(closed + self._tracker.finish(), self._regions.finish())
 
     def _passages(self, tracks: list[Track], regions: list[RegionTrack]) -> list[Passage]:
-        passages = [p for p in map(self._passage, tracks) if p is not None]
-        passages += [self._noread(region) for region in regions if region.is_noread]
-        return sorted(passages, key=lambda passage: passage.first_seen)
+        """In the order first seen: by frame, since the wall clock may have been stepped."""
+        found = [(t.first_index, p) for t in tracks if (p := self._passage(t)) is not None]
+        found += [(r.first_index, self._noread(r)) for r in regions if r.is_noread]
+        return [passage for _, passage in sorted(found, key=lambda pair: pair[0])]
 
     def _noread(self, region: RegionTrack) -> Passage:
         self._stats.noreads += 1
@@ -250,15 +330,20 @@ class ScanPipeline:
             return None
         needed = self.config.linear_confirmations
         if symbol.symbology in LINEAR_FORMATS and track.decodes < needed:
-            self._stats.unconfirmed += 1
-            logger.info(
-                "dropped %s %r as unconfirmed: decoded in %d frame(s), %d needed",
-                symbol.symbology,
-                symbol.text,
-                track.decodes,
-                needed,
-            )
-            return None
+            seconds = self._confirm.at_close(track, needed - track.decodes)
+            self._count_second_reads(seconds)
+            if track.decodes + seconds < needed:
+                self._stats.unconfirmed += 1
+                logger.info(
+                    "dropped %s %r as unconfirmed: decoded in %d frame(s) and %d second "
+                    "read(s), %d needed",
+                    symbol.symbology,
+                    symbol.text,
+                    track.decodes,
+                    seconds,
+                    needed,
+                )
+                return None
         meaning = interpret(symbol.symbology_id, symbol.text, symbology=symbol.symbology)
         if not meaning.valid:
             self._stats.rejected += 1
@@ -276,6 +361,8 @@ class ScanPipeline:
             kind=EventKind.READ,
             first_seen=track.first_seen,
             last_seen=track.last_seen,
+            first_mono=track.first_mono,
+            last_mono=track.last_mono,
             frames=track.frames,
             symbology=symbol.symbology,
             symbology_id=symbol.symbology_id,

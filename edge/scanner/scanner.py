@@ -34,7 +34,7 @@ from collections.abc import Callable, Generator, Iterator
 from datetime import datetime, timedelta, tzinfo
 from multiprocessing.connection import Connection, wait
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from linetrace.edge.camera.capture import Capture
 from linetrace.edge.camera.capture_messages import Captured, Notice, SourceOpener, SourceSpec
@@ -52,7 +52,11 @@ from linetrace.edge.scanner.decode_workers import (
 from linetrace.edge.scanner.figures import ScanMeter, ScannerStats
 from linetrace.edge.scanner.pipeline import ScanPipeline
 from linetrace.edge.scanner.settings import DEFAULT_WORKERS
+from linetrace.edge.scanner.whole_read import photo_source
 from linetrace.edge.vision.settings import PipelineConfig
+
+if TYPE_CHECKING:
+    from linetrace.edge.scanner.shared_pool import SharedPool
 
 __all__ = ["Scanner"]
 
@@ -70,8 +74,10 @@ class Scanner:
     ``source`` is a spec string (camera index, ``/dev/videoN``, stream URL, video file,
     image or folder, as :func:`~linetrace.edge.camera.sources.open_source` takes) or any
     picklable :class:`~linetrace.edge.camera.capture_messages.SourceOpener`. ``realtime``,
-    ``utc_offset``, ``start`` and ``fps`` go to the source. ``workers`` is the number of
-    decode processes; 0 reads in the scanner's own thread.
+    ``utc_offset``, ``start``, ``fps`` and ``first_frame`` (a file's or folder's frame to
+    start at) go to the source. ``workers`` is the number of
+    decode processes; 0 reads in the scanner's own thread. With ``pool`` (several cameras
+    on one box) the frames are read by that shared pool instead and ``workers`` is unused.
     """
 
     def __init__(
@@ -83,9 +89,11 @@ class Scanner:
         utc_offset: timedelta | tzinfo | None = None,
         start: datetime | None = None,
         fps: float | None = None,
+        first_frame: int = 0,
         workers: int = DEFAULT_WORKERS,
         capture: CaptureConfig | None = None,
         on_notice: Callable[[Notice], None] | None = None,
+        pool: SharedPool | None = None,
     ) -> None:
         if workers < 0:
             raise ValueError(f"workers must not be negative, got {workers}")
@@ -94,15 +102,26 @@ class Scanner:
         if isinstance(source, str):
             read_timeout_s = self._capture_config.read_timeout_s
             source = SourceSpec(
-                source, realtime, utc_offset, start, fps, read_timeout_s=read_timeout_s
+                source,
+                realtime,
+                utc_offset,
+                start,
+                fps,
+                read_timeout_s=read_timeout_s,
+                first_frame=first_frame,
             )
         self._opener = source
         self._workers_wanted = workers
+        self._pool = pool
         self._on_notice = on_notice
         self._stop = threading.Event()
         self._capture: Capture | None = None
         self._workers: Workers | None = None
-        self._pipeline = ScanPipeline(config)
+        # Media time (a file or folder scanned fast) has no pauses for the trackers to
+        # bridge; anything else, any other opener included, is taken as live.
+        live = not (isinstance(source, SourceSpec) and source.media_timed)
+        self._pipeline = ScanPipeline(config, live=live)
+        self._pipeline.photos = photo_source(source)  # each picture decoded whole if need be
         self._reorder = Reorderer()
         self._queued: deque[tuple[int, Captured]] = deque()  # received, not yet sent
         self._still: list[Outcome] = []  # still frames, due in their turn
@@ -128,7 +147,9 @@ class Scanner:
         if capture.ring is None:
             raise RuntimeError("capture started without a ring")
         try:
-            if self._workers_wanted > 0:
+            if self._pool is not None:
+                self._workers = self._pool.client(capture.ring)
+            elif self._workers_wanted > 0:
                 self._workers = WorkerPool(self.config, capture.ring, self._workers_wanted)
             else:
                 self._workers = InlineWorkers(self.config, capture.ring)
@@ -234,7 +255,7 @@ class Scanner:
             seq, captured = self._queued.popleft()
             if captured.slot is None:
                 raise RuntimeError("a still frame queued for reading")
-            hints = tuple(self._pipeline.hints(captured.mono))
+            hints = tuple(self._pipeline.hints(captured.mono, captured.index))
             workers.submit(Task(seq, captured.slot, captured.shape, hints))
 
     def _observe(self, capture: Capture, outcome: Outcome) -> list[Passage]:

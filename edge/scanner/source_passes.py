@@ -8,10 +8,12 @@ zero again), and the scanner's figures for the status. So the scanner runs in a 
 of its own that hands passages over a queue, and :meth:`ScanSteps.steps` turns them into
 :class:`ScanStep` s, one at least every :data:`TICK_S`.
 
-The clock: a camera, a stream or a file played in real time stamps frames with the wall
-clock, so "now" is the wall clock. A file scanned as fast as it decodes carries media
-time instead, which only its passages tell; there "now" is the latest time a passage was
-seen, and the end of the pass releases whatever still waits.
+The clock is the frames' monotonic one, never the wall clock (a time sync may step it;
+the wall clock only stamps ``observed_at``): a camera, a stream or a file played in real
+time stamps frames with ``time.monotonic()``, so "now" is ``time.monotonic()``. A file
+scanned as fast as it decodes carries media time instead, which only its passages tell;
+there "now" is the latest time a passage was seen, and the end of the pass releases
+whatever still waits.
 """
 
 from __future__ import annotations
@@ -19,17 +21,22 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Generator
 from dataclasses import dataclass, replace
-from datetime import datetime, tzinfo
-from pathlib import Path
+from datetime import tzinfo
+from typing import TYPE_CHECKING
 
+from linetrace.edge.camera.capture_messages import media_timed
 from linetrace.edge.camera.frame_source import SourceError
 from linetrace.edge.camera.settings import CaptureConfig
 from linetrace.edge.line.passage import Passage
 from linetrace.edge.scanner.figures import ScanFigures, ScannerStats
 from linetrace.edge.scanner.scanner import Scanner
 from linetrace.edge.vision.settings import PipelineConfig
+
+if TYPE_CHECKING:
+    from linetrace.edge.scanner.shared_pool import SharedPool
 
 __all__ = ["TICK_S", "ScanStep", "ScanSteps", "SourcePlan"]
 
@@ -44,7 +51,7 @@ TICK_S = 0.1
 class ScanStep:
     """What happened since the last step: the passages closed, and the stream's clock."""
 
-    now: datetime
+    now: float  # the frames' monotonic clock (Passage.last_mono's), not the wall clock
     passages: list[Passage]
     end_of_pass: bool = False
 
@@ -64,12 +71,13 @@ class SourcePlan:
     realtime: bool
     loop: bool
     utc_offset: tzinfo
+    first_frame: int = 0  # where a file's first pass starts; a looped file replays whole
 
     @property
     def wall_clock(self) -> bool:
-        """Whether frames carry the wall clock: anything but a file or folder scanned fast."""
-        path = Path(self.spec)
-        return self.realtime or not (path.is_file() or path.is_dir())
+        """Whether frames carry the wall clock and ``time.monotonic()`` (not media time):
+        anything but a file or folder scanned fast."""
+        return not media_timed(self.spec, realtime=self.realtime)
 
 
 class ScanSteps:
@@ -82,15 +90,19 @@ class ScanSteps:
         *,
         workers: int,
         capture: CaptureConfig | None = None,
+        pool: SharedPool | None = None,
     ) -> None:
+        """``pool``: decode in this pool, shared with the box's other cameras."""
         self._pipeline = pipeline
+        self._pool = pool
         self._source = source
         self._workers = workers
         self._capture = capture
         self._lock = threading.Lock()
         self._scanner: Scanner | None = None  # the pass running now
         self._totals = _Totals()  # of the passes finished
-        self._latest: datetime | None = None  # the latest a passage was seen
+        self._latest: float | None = None  # the latest (monotonic) a passage was seen
+        self._passes = 0
 
     def steps(self, stop_event: threading.Event) -> Generator[ScanStep, None, None]:
         """Steps until the source ends (without ``loop``) or ``stop_event`` is set."""
@@ -108,10 +120,13 @@ class ScanSteps:
             self._source.spec,
             realtime=self._source.realtime,
             utc_offset=self._source.utc_offset,
+            first_frame=self._source.first_frame if self._passes == 0 else 0,
             workers=self._workers,
             capture=self._capture,
+            pool=self._pool,
         )
         self._latest = None
+        self._passes += 1
         with scanner:
             logger.info("capturing from %s", scanner.description)
             with self._lock:
@@ -150,8 +165,9 @@ class ScanSteps:
                 items.append(handed.get_nowait())
             passages = [item for item in items if isinstance(item, Passage)]
             for passage in passages:
-                if self._latest is None or passage.last_seen > self._latest:
-                    self._latest = passage.last_seen
+                seen = passage.last_mono
+                if seen is not None and (self._latest is None or seen > self._latest):
+                    self._latest = seen
             ended = [item for item in items if isinstance(item, _Ended)]
             if ended and ended[0].error is not None:
                 yield ScanStep(self._now(), passages)  # what closed before the failure
@@ -160,10 +176,10 @@ class ScanSteps:
             if ended:
                 return
 
-    def _now(self) -> datetime:
-        if self._source.wall_clock or self._latest is None:
-            return datetime.now(self._source.utc_offset)
-        return self._latest
+    def _now(self) -> float:
+        if self._source.wall_clock:
+            return time.monotonic()
+        return self._latest if self._latest is not None else 0.0
 
     def figures(self) -> ScanFigures:
         """The scanner's counters and rates so far, every pass included."""
@@ -182,6 +198,8 @@ class ScanSteps:
             noreads=totals.noreads,
             rejected=totals.rejected,
             misreads=totals.misreads,
+            second_reads=totals.second_reads,
+            disputes=totals.disputes,
             corrupt_frames=totals.skipped,
             source_failures=totals.failures,
             reconnects=totals.reconnects,
@@ -210,6 +228,8 @@ class _Totals:
     noreads: int = 0
     rejected: int = 0
     misreads: int = 0
+    second_reads: int = 0
+    disputes: int = 0
     skipped: int = 0
     failures: int = 0
     reconnects: int = 0
@@ -221,6 +241,8 @@ class _Totals:
         self.noreads += stats.noreads
         self.rejected += stats.rejected
         self.misreads += stats.misreads
+        self.second_reads += stats.second_reads
+        self.disputes += stats.disputes
         self.skipped += stats.skipped
         self.failures += stats.source_failures
         self.reconnects += stats.reconnects

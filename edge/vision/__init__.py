@@ -8,6 +8,7 @@ carried by), in frame pixels.
 * ``locate`` finds code-like regions; ``cutouts`` cuts them out upright, magnified or
   sharpened; ``restore`` divides out blur; ``stack`` combines several frames' views of a
   worn 2D symbol; ``decode`` and ``formats`` are the decoder backends (zxing-cpp, zbar);
+  ``second_read`` reads a linear symbol's view again with independent decoders;
 * ``reader`` tries each region in steps of rising cost; ``reading`` is what it hands on;
 * ``snapshot`` is the JPEG of a symbol that never decoded; ``settings`` the section.
 

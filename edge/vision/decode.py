@@ -56,8 +56,10 @@ logger = logging.getLogger(__name__)
 Point = tuple[int, int]
 # How zxing-cpp turns grey into black and white: "local" thresholds each pixel against its
 # neighbourhood (uneven light); "fixed" at mid-grey, which keeps the faint narrow elements
-# of an image already stretched to full contrast that a local threshold flattens.
-Binarizer = Literal["local", "fixed"]
+# of an image already stretched to full contrast that a local threshold flattens; "global"
+# at a threshold from the whole image's histogram, the one the frame reader never uses, so
+# a second read with it is an independent look (see linetrace.edge.vision.second_read).
+Binarizer = Literal["local", "fixed", "global"]
 
 LIBZBAR_HINT = "install the zbar library (Debian/Ubuntu: apt-get install libzbar0)"
 
@@ -138,17 +140,20 @@ class ZxingDecoder:
 
         self._zxing = zxingcpp
         chosen = check_formats("zxing", formats)
+        # zxing-cpp 3 reads a whole family for one name (QRCode also finds Micro QR and
+        # rMQR): a family member this project names apart and was not asked for is
+        # dropped, or a worn QR code could come back as a short Micro QR misread.
+        self._unwanted = frozenset(FORMATS) - frozenset(chosen)
         self._formats = zxingcpp.BarcodeFormats(
             [zxingcpp.barcode_format_from_str(name) for name in chosen]
         )
         self._try_rotate = try_rotate
         self._try_invert = try_invert
         self._try_downscale = try_downscale
-        self._binarizer = (
-            zxingcpp.Binarizer.FixedThreshold
-            if binarizer == "fixed"
-            else zxingcpp.Binarizer.LocalAverage
-        )
+        self._binarizer = {
+            "fixed": zxingcpp.Binarizer.FixedThreshold,
+            "global": zxingcpp.Binarizer.GlobalHistogram,
+        }.get(binarizer, zxingcpp.Binarizer.LocalAverage)
 
     def decode(self, image: Image) -> list[Symbol]:
         _check_image(image)
@@ -161,7 +166,11 @@ class ZxingDecoder:
             try_downscale=self._try_downscale,
             binarizer=self._binarizer,
         )
-        return [self._symbol(barcode) for barcode in found if barcode.valid]
+        return [
+            self._symbol(barcode)
+            for barcode in found
+            if barcode.valid and barcode.format.name not in self._unwanted
+        ]
 
     def _symbol(self, barcode: Any) -> Symbol:
         position = barcode.position

@@ -54,6 +54,7 @@ from linetrace.edge.vision.restore import (
     profile_image,
     stretched,
 )
+from linetrace.edge.vision.stack import STACK_BLURS
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -118,15 +119,20 @@ class FrameReader:
         self._matrix_magnified = (
             _decoder(config, matrix, rotate=True, whole=False, downscale=False) if matrix else None
         )
+        # Combined views (see stack) are quiet enough to be cut at mid-grey once restored.
+        self._matrix_fixed = (
+            _decoder(config, matrix, rotate=True, whole=False, downscale=False, fixed=True)
+            if matrix
+            else None
+        )
         self._locator = Locator(density=config.locator_density)
 
     def read(self, image: Image, hints: Sequence[Hint] = ()) -> Reading:
         """Locate and decode the symbols of ``image``; regions matching ``hints`` are carried."""
+        if not self.config.locate:
+            return self.read_whole(image)
         started = time.perf_counter()
         work, to_frame = self._prepare(image)
-        if not self.config.locate:
-            symbols = tuple(mapped(s, to_frame) for s in self._whole.decode(work))
-            return Reading(loose=symbols, seconds=time.perf_counter() - started, attempts=1)
         sightings: list[Sighting] = []
         attempts = 0
         for region in self._locator.locate(work):
@@ -141,6 +147,16 @@ class FrameReader:
             sightings.append(Sighting(in_frame, symbols))
         return Reading(tuple(sightings), (), time.perf_counter() - started, attempts)
 
+    def read_whole(self, image: Image) -> Reading:
+        """The whole of ``image`` decoded at once, as a plain loop reads it: for a frame
+        whose located regions read nothing where time allows (a photo, a still scene; see
+        :mod:`linetrace.edge.scanner.whole_read`), and for every frame with ``locate`` off.
+        A tightly cut photo is mostly code, which the locator may not take for one."""
+        started = time.perf_counter()
+        work, to_frame = self._prepare(image)
+        symbols = tuple(mapped(s, to_frame) for s in self._whole.decode(work))
+        return Reading(loose=symbols, seconds=time.perf_counter() - started, attempts=1)
+
     def read_region(self, image: Image, region: Region) -> tuple[list[Symbol], int]:
         """The symbols in ``region`` of ``image`` (a cut-out, in frame pixels), tried as a
         located region of a frame is, and the decoder calls it took."""
@@ -152,7 +168,11 @@ class FrameReader:
                 cv2.resize(work, None, fx=scale, fy=scale, interpolation=interpolation), np.uint8
             )
             region = region.scaled(scale)
-        found, calls = self._decode(np.ascontiguousarray(work), region)
+        work = np.ascontiguousarray(work)
+        found, calls = self._decode(work, region)
+        if not found and region.bars is None and self._matrix_fixed is not None:
+            found, more = _read_restored_view(work, self._matrix_fixed)
+            calls += more
         to_image = np.array([[1.0 / scale, 0.0, 0.0], [0.0, 1.0 / scale, 0.0]])
         return [mapped(s, to_image) for s in found], calls
 
@@ -249,6 +269,19 @@ class FrameReader:
         for blur in MATRIX_BLURS:
             restored, to_frame = magnified(deblurred(image, blur), back)
             yield restored, to_frame, magnified_decoder
+
+
+def _read_restored_view(view: Image, decoder: Decoder) -> tuple[list[Symbol], int]:
+    """A combined view's own tries (see :data:`~linetrace.edge.vision.stack.STACK_BLURS`):
+    the whole view deblurred, magnified and cut at mid-grey; the decoder calls taken."""
+    calls = 0
+    for blur in STACK_BLURS:
+        image, back = magnified(deblurred(view, blur), np.eye(2, 3))
+        calls += 1
+        found = decoder.decode(image)
+        if found:
+            return [mapped(s, back) for s in found], calls
+    return [], calls
 
 
 _Attempt = tuple["Image", "Affine", Decoder]

@@ -107,14 +107,18 @@ class PipelineConfig(Section):
     skip_still: bool = Field(
         default=True,
         description="Skip decoding frames that have not changed since the last decoded one "
-        "(a stopped line); their reads carry over.",
+        "(a stopped line); their reads carry over, and a linear code read just before is "
+        "confirmed by independent second reads of that frame instead.",
     )
     linear_confirmations: int = Field(
         default=DEFAULT_LINEAR_CONFIRMATIONS,
         ge=1,
         le=10,
-        description="Frames that must agree on a linear code (GS1-128, EAN-13, Code 128, "
-        "...) before its passage counts; a passage read in fewer is dropped as unconfirmed.",
+        description="Reads that must agree on a linear code (GS1-128, EAN-13, Code 128, "
+        "...) before its passage counts: frames, or, where no other frame can read it (a "
+        "still scene, a single photo), independent second decoders (zbar, zxing-cpp with "
+        "another binarizer) on the same view; a passage read fewer times is dropped as "
+        "unconfirmed.",
     )
     roi: tuple[int, int, int, int] | None = Field(
         default=None,

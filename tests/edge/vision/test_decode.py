@@ -86,6 +86,16 @@ def test_formats_restrict_what_is_decoded() -> None:
     assert [s.symbology for s in only_qr.decode(code_image("X", Fmt.QRCode))] == ["QRCode"]
 
 
+def test_a_family_member_not_asked_for_is_not_reported() -> None:
+    """zxing-cpp 3 reads Micro QR for QRCode; a worn QR code can come back as one."""
+    micro = np.asarray(zxingcpp.create_barcode("704263", zxingcpp.BarcodeFormat.MicroQRCode)
+                       .to_image(scale=6, add_quiet_zones=True), np.uint8)  # fmt: skip
+
+    assert ZxingDecoder(["QRCode"]).decode(micro) == []
+    found = ZxingDecoder(["QRCode", "MicroQRCode"]).decode(micro)
+    assert [(s.symbology, s.text) for s in found] == [("MicroQRCode", "704263")]
+
+
 def test_blank_image_has_no_symbols(zxing: ZxingDecoder) -> None:
     assert zxing.decode(np.full((120, 160), 255, dtype=np.uint8)) == []
 

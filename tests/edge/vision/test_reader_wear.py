@@ -44,3 +44,36 @@ def test_every_readable_item_of_a_high_wear_video_is_read_and_nothing_else(
     assert readable - read == set()
     assert read - printed == set()  # no false reads
     assert pipeline.stats.misreads == 0
+
+
+# Seed 8's item 54 at "high" wear is a GS1 Data Matrix of 2-px modules, smeared and out of
+# focus, that no single frame reads and that its combined views read only once the blur is
+# divided out and the result cut at mid-grey (see linetrace.edge.vision.stack.STACK_BLURS).
+WORN_MATRIX = ConveyorSpec(
+    items=60,
+    fps=30.0,
+    width=1280,
+    height=720,
+    items_per_second=10.0,
+    seed=8,
+    degradation="high",
+)
+
+
+def test_a_worn_matrix_symbol_no_frame_reads_is_read_from_its_combined_views(
+    tmp_path: Path,
+) -> None:
+    video = tmp_path / "worn-matrix.mp4"
+    truth = write_conveyor(video, WORN_MATRIX)
+    pipeline = ScanPipeline(PipelineConfig())
+    passages = []
+    with open_source(str(video), utc_offset=UTC) as source:
+        for frame in source:
+            passages += pipeline.feed(frame)
+    passages += pipeline.finish()
+
+    read = {to_hri(p.symbology_id, p.text or "") for p in passages if p.kind is EventKind.READ}
+    assert truth.items[54].symbology == "gs1-datamatrix"
+    assert truth.items[54].text in read
+    assert pipeline.stats.stacked >= 1
+    assert read - {item.text for item in truth.items} == set()  # no false reads

@@ -1,0 +1,158 @@
+"""Confirming a linear read when no second frame can: an independent second read instead.
+
+A linear code's passage counts once ``linear_confirmations`` reads agree (see
+:mod:`linetrace.edge.scanner.pipeline`): one frame's read may be a misread whose check digit
+fits. Most passages get their reads from the frames of a moving belt. Three kinds get no
+other frame to read, and would never be reported:
+
+* a still scene: an item stopped under the camera, held by a person, on an accumulating
+  line. Its unchanged frames are skipped as still (nothing to decode), so the label is
+  read in one frame however long it stays;
+* a single photograph, and the last frame of a file;
+* a pause longer than the tracking window after the read: one photo of a folder, a live
+  source that stalls.
+
+For these the view the read came from is read again by independent decoders
+(:mod:`linetrace.edge.vision.second_read`), never by the same decoder on the same pixels, so a
+misread cannot confirm itself. Each independent decoder that reads the same code is one
+more agreeing read; one that reads another code at that spot is a dispute, and the passage
+gets no agreement at all (it is dropped as unconfirmed, as a passage read in too few frames
+always was). Only the last read frame's linear reads are kept, as small copies of the
+frame around each (the frame goes back to the ring), so memory stays bounded and nothing is
+decoded again on a moving line, where the next read frame replaces them.
+
+* On the still frames that follow a read frame (while they are within the tracking window
+  of it), each agreement is handed to the tracker as a read of that still frame, one per
+  frame: the passage is confirmed while the item is still there.
+* A passage that closes with its last sighting in the last read frame (the photograph,
+  the end of the file, the pause) has the agreements added at close.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from linetrace.edge.line.gs1 import interpret
+from linetrace.edge.vision.formats import LINEAR_FORMATS
+from linetrace.edge.vision.second_read import SecondReader, View, cut_view, family
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    from linetrace.edge.line.track import Track
+    from linetrace.edge.vision.decode import Symbol
+    from linetrace.edge.vision.reading import Reading
+
+    Image = npt.NDArray[np.uint8]
+
+__all__ = ["Confirmer", "same_code"]
+
+logger = logging.getLogger(__name__)
+
+# The EAN/UPC family: one GTIN reads as UPC-A in one decoder and as EAN-13 with a leading
+# zero in another, and UPC-E as 8 digits or expanded; its reads are compared as GTIN-14.
+_EAN_UPC = frozenset({"EAN13", "EAN8", "UPCA", "UPCE"})
+
+
+def same_code(first: Symbol, second: Symbol) -> bool:
+    """Whether two reads are of the same code, whatever each decoder called the format."""
+    if first.symbology in _EAN_UPC and second.symbology in _EAN_UPC:
+        gtin = _gtin(first)
+        return gtin is not None and gtin == _gtin(second)
+    return second.symbology in family(first.symbology) and first.text == second.text
+
+
+def _gtin(symbol: Symbol) -> str | None:
+    meaning = interpret(symbol.symbology_id or "]E0", symbol.text, symbology=symbol.symbology)
+    return meaning.gs1.get("01") if meaning.gs1 else None
+
+
+@dataclass(slots=True, eq=False)
+class _Kept:
+    """One linear read of the last read frame and what second reads made of it."""
+
+    symbol: Symbol  # as the frame reader reported it, in frame pixels
+    view: View
+    agreed: int | None = None  # independent reads of the same code; None until asked
+    handed: int = 0  # agreements already handed to still frames
+
+
+class Confirmer:
+    """Keeps the last read frame's linear reads and confirms them by independent reads."""
+
+    def __init__(self, reader: SecondReader, window_s: float, confirmations: int) -> None:
+        """``confirmations``: the agreeing reads a linear code needs, its first included."""
+        self._reader = reader
+        self._window_s = window_s
+        self._wanted = confirmations - 1  # a kept read is one; this many more confirm it
+        self._kept: list[_Kept] = []
+        self._index = -1
+        self._mono = 0.0
+        self.disputes = 0  # second reads that read another code where one was read
+
+    def keep(self, index: int, mono: float, image: Image, reading: Reading) -> None:
+        """Remember the linear reads of read frame ``index``, forgetting the last frame's."""
+        kept: list[_Kept] = []
+        for sighting in reading.sightings:
+            for symbol in sighting.symbols:
+                if symbol.symbology in LINEAR_FORMATS:
+                    kept.append(_Kept(symbol, cut_view(image, symbol, sighting.region)))
+        for symbol in reading.loose:
+            if symbol.symbology in LINEAR_FORMATS:
+                kept.append(_Kept(symbol, cut_view(image, symbol, None)))
+        self._kept, self._index, self._mono = kept, index, mono
+
+    def still(self, index: int, mono: float) -> list[Symbol]:
+        """The reads still frame ``index`` confirms: each kept read once more, while
+        independent reads agreed more often than it has been handed on so far and its
+        passage may still want one."""
+        if index != self._index + 1 and mono - self._mono > self._window_s:
+            return []  # too long after the read: its passages close, and confirm then
+        confirmed: list[Symbol] = []
+        for kept in self._kept:
+            if kept.handed < min(self._wanted, self._agreed(kept)):
+                kept.handed += 1
+                confirmed.append(kept.symbol)
+        return confirmed
+
+    def at_close(self, track: Track, wanted: int) -> int:
+        """How many of ``wanted`` more agreeing reads a closing passage gets: those of its
+        read in the last read frame, when it was last seen there (no frame came after it
+        within the window, or none at all)."""
+        if track.last_index != self._index:
+            return 0
+        same = [kept for kept in self._kept if kept.symbol.key == track.symbol.key]
+        if not same:
+            return 0
+        kept = min(same, key=lambda k: math.dist(k.symbol.centre, track.last_centre))
+        given = min(wanted, max(0, self._agreed(kept) - kept.handed))
+        kept.handed += given
+        return given
+
+    def _agreed(self, kept: _Kept) -> int:
+        """The independent reads that agree with ``kept``'s (asked once): 0 on a dispute."""
+        if kept.agreed is None:
+            kept.agreed = self._judge(kept)
+        return kept.agreed
+
+    def _judge(self, kept: _Kept) -> int:
+        symbol = kept.symbol
+        agreed = 0
+        for found in self._reader.looks(kept.view, symbol.symbology):
+            linear = [other for other in found if other.symbology in LINEAR_FORMATS]
+            if any(same_code(symbol, other) for other in linear):
+                agreed += 1
+            elif linear:
+                self.disputes += 1
+                logger.info(
+                    "a second read of %s %r read %s instead: not confirmed",
+                    symbol.symbology,
+                    symbol.text,
+                    ", ".join(f"{other.symbology} {other.text!r}" for other in linear),
+                )
+                return 0
+        return agreed
