@@ -26,6 +26,10 @@ decoded again on a moving line, where the next read frame replaces them.
   frame: the passage is confirmed while the item is still there.
 * A passage that closes with its last sighting in the last read frame (the photograph,
   the end of the file, the pause) has the agreements added at close.
+* A moving line's passage decoded in one frame only (a worn label the other frames could
+  not read) gets one agreeing read at close from a per-row read of its view in that frame
+  (:mod:`linetrace.edge.vision.row_vote`): at least :data:`ROW_AGREEMENT` bands read the
+  code and none reads another. So the newest view of each linear code stays kept a while.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from typing import TYPE_CHECKING
 
 from linetrace.edge.line.gs1 import interpret
 from linetrace.edge.vision.formats import LINEAR_FORMATS
+from linetrace.edge.vision.row_vote import RowVoter
 from linetrace.edge.vision.second_read import SecondReader, View, cut_view, family
 
 if TYPE_CHECKING:
@@ -56,6 +61,12 @@ logger = logging.getLogger(__name__)
 # The EAN/UPC family: one GTIN reads as UPC-A in one decoder and as EAN-13 with a leading
 # zero in another, and UPC-E as 8 digits or expanded; its reads are compared as GTIN-14.
 _EAN_UPC = frozenset({"EAN13", "EAN8", "UPCA", "UPCE"})
+# The bands of a per-row read (:mod:`linetrace.edge.vision.row_vote`) that must read the
+# code, none reading another, for it to count as one more agreeing read.
+ROW_AGREEMENT = 3
+# The linear reads kept from earlier read frames, for a moving line's passage read in one
+# frame only (per-row confirmation at close): the newest, by code.
+KEPT_SINGLES = 64
 
 
 def same_code(first: Symbol, second: Symbol) -> bool:
@@ -90,6 +101,8 @@ class Confirmer:
         self._window_s = window_s
         self._wanted = confirmations - 1  # a kept read is one; this many more confirm it
         self._kept: list[_Kept] = []
+        self._rows = RowVoter()
+        self._singles: dict[tuple[str, str], tuple[int, _Kept]] = {}
         self._index = -1
         self._mono = 0.0
         self.disputes = 0  # second reads that read another code where one was read
@@ -105,6 +118,11 @@ class Confirmer:
             if symbol.symbology in LINEAR_FORMATS:
                 kept.append(_Kept(symbol, cut_view(image, symbol, None)))
         self._kept, self._index, self._mono = kept, index, mono
+        for each in kept:
+            self._singles.pop(each.symbol.key, None)
+            self._singles[each.symbol.key] = (index, each)
+        while len(self._singles) > KEPT_SINGLES:
+            del self._singles[next(iter(self._singles))]
 
     def still(self, index: int, mono: float) -> list[Symbol]:
         """The reads still frame ``index`` confirms: each kept read once more, while
@@ -124,7 +142,7 @@ class Confirmer:
         read in the last read frame, when it was last seen there (no frame came after it
         within the window, or none at all)."""
         if track.last_index != self._index:
-            return 0
+            return self._by_rows(track, wanted)
         same = [kept for kept in self._kept if kept.symbol.key == track.symbol.key]
         if not same:
             return 0
@@ -132,6 +150,22 @@ class Confirmer:
         given = min(wanted, max(0, self._agreed(kept) - kept.handed))
         kept.handed += given
         return given
+
+    def _by_rows(self, track: Track, wanted: int) -> int:
+        """One more agreeing read for a passage decoded in a single earlier frame, where
+        its view there reads the code in enough bands and another code in none."""
+        single = self._singles.get(track.symbol.key)
+        if wanted < 1 or track.decodes != 1 or single is None:
+            return 0
+        index, kept = single
+        if index != track.first_index or kept.symbol.text != track.symbol.text:
+            return 0
+        if kept.agreed is not None:
+            return 0  # judged by the second reads already (a still scene): that stands
+        vote = self._rows.vote(kept.view, kept.symbol, same_code)
+        if vote.dispute:
+            self.disputes += 1
+        return 1 if vote.confirms(ROW_AGREEMENT) else 0
 
     def _agreed(self, kept: _Kept) -> int:
         """The independent reads that agree with ``kept``'s (asked once): 0 on a dispute."""
@@ -155,4 +189,7 @@ class Confirmer:
                     ", ".join(f"{other.symbology} {other.text!r}" for other in linear),
                 )
                 return 0
-        return agreed
+        # The bands of the view, read apart, are one more look; a band of a real photo
+        # reads a misread of its own now and then, which denies this look, not the others.
+        vote = self._rows.vote(kept.view, symbol, same_code)
+        return agreed + int(vote.confirms(ROW_AGREEMENT))

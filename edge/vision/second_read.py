@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
     Image = npt.NDArray[np.uint8]
 
-__all__ = ["SECOND_SCALE", "SecondReader", "View", "cut_view", "family"]
+__all__ = ["SECOND_SCALE", "SecondReader", "View", "cut_view", "family", "upright"]
 
 logger = logging.getLogger(__name__)
 
@@ -126,15 +126,15 @@ class SecondReader:
         """What each independent decoder reads in ``view`` of a ``symbology`` symbol, one
         decoder at a time (the caller may stop early). Positions are in the view's pixels."""
         formats = family(symbology)
-        upright = _upright(view)
-        if upright.size == 0:
+        upright_image = upright(view)
+        if upright_image.size == 0:
             return
         for kind, scale, turned in self._order:
             if not turned and view.region is None and (kind, scale, True) in self._order:
                 continue  # without a region the upright view is the view: read already
             decoder = self._decoder(kind, formats)
             if decoder is not None:
-                yield decoder.decode(_scaled(upright if turned else view.image, scale))
+                yield decoder.decode(_scaled(upright_image if turned else view.image, scale))
 
     def _decoder(self, kind: str, formats: tuple[str, ...]) -> Decoder | None:
         key = (kind, formats)
@@ -169,16 +169,16 @@ def family(symbology: str) -> tuple[str, ...]:
     return (symbology,)
 
 
-def _upright(view: View) -> Image:
+def upright(view: View) -> Image:
     """The view with the bars standing and only the region's rows across them: the edge
     of a neighbouring code above or below is not read for this one."""
     if view.region is None or view.image.size == 0:
         return view.image
-    upright, _ = rectify(view.image, with_bars(view.region), margin=VIEW_MARGIN_PX)
-    rows = upright.shape[0]
+    turned, _ = rectify(view.image, with_bars(view.region), margin=VIEW_MARGIN_PX)
+    rows = turned.shape[0]
     if rows > 2 * VIEW_MARGIN_PX + MARGIN_PX:
-        upright = upright[VIEW_MARGIN_PX : rows - VIEW_MARGIN_PX]
-    return np.ascontiguousarray(upright)
+        turned = turned[VIEW_MARGIN_PX : rows - VIEW_MARGIN_PX]
+    return np.ascontiguousarray(turned)
 
 
 def _scaled(image: Image, scale: float) -> Image:

@@ -117,8 +117,10 @@ class PipelineConfig(Section):
         description="Reads that must agree on a linear code (GS1-128, EAN-13, Code 128, "
         "...) before its passage counts: frames, or, where no other frame can read it (a "
         "still scene, a single photo), independent second decoders (zbar, zxing-cpp with "
-        "another binarizer) on the same view; a passage read fewer times is dropped as "
-        "unconfirmed.",
+        "another binarizer, the symbol's bands read apart) on the same view; a passage read "
+        "fewer times is dropped as unconfirmed. A passage decoded in one frame only on a "
+        "moving line gets one more agreeing read when at least 3 bands (rows) of its view "
+        "there, read apart, read the same code and none reads another.",
     )
     roi: tuple[int, int, int, int] | None = Field(
         default=None,

@@ -173,7 +173,8 @@ def test_a_linear_code_read_in_one_frame_only_is_dropped_as_unconfirmed(
     code = gs1_128()
     frames = [frame(place(code, (640, 360), 40, 60), 0)]
     frames += [frame(place(code, (640, 360), 900, 60), i) for i in (1, 2)]  # gone
-    pipeline = ScanPipeline(PipelineConfig())
+    # Three reads wanted: the frame's and its rows' (see the next test) are two.
+    pipeline = ScanPipeline(PipelineConfig(linear_confirmations=3))
 
     with caplog.at_level(logging.INFO):
         passages = run(pipeline, frames)
@@ -182,6 +183,18 @@ def test_a_linear_code_read_in_one_frame_only_is_dropped_as_unconfirmed(
     assert pipeline.stats.unconfirmed == 1
     assert pipeline.stats.reads == 0
     assert "unconfirmed" in caplog.text
+
+
+def test_a_linear_code_read_in_one_frame_of_a_moving_line_is_confirmed_by_its_rows() -> None:
+    code = gs1_128()
+    frames = [frame(place(code, (640, 360), 40, 60), 0)]
+    frames += [frame(place(code, (640, 360), 900, 60), i) for i in (1, 2)]  # gone
+    pipeline = ScanPipeline(PipelineConfig())
+
+    (passage,) = run(pipeline, frames)
+
+    assert (passage.symbology, passage.text, passage.frames) == ("Code128", SSCC_TEXT, 1)
+    assert pipeline.stats.unconfirmed == 0
 
 
 def test_a_linear_code_read_in_two_frames_counts_once() -> None:
