@@ -6,10 +6,12 @@ image folder) and the ``[source]`` and ``[capture]`` settings. Out: frames
 ``FrameRing`` whose slot numbers reach the scanner as ``Captured`` messages; a full
 ring drops and counts rather than blocks.
 
-* ``frame_source``, ``sources``: what a source is, and opening one from its spec;
+* ``frame_source``, ``sources``, ``stills``: what a source is, opening one from its spec, and
+  images on disk (one, or a folder of them);
 * ``capture`` (the scanner's side: start, receive, hand slots back, restart a hung
   process), ``capture_process`` (the process: stream, drop or wait, reopen with backoff),
-  ``capture_messages`` (what crosses between them), ``ring``;
+  ``capture_messages`` (what crosses between them), ``ring``, ``jpeg_stream`` (Motion-JPEG
+  pictures decoded one by one, a corrupt one skipped), ``alarm`` (the camera alarm);
 * ``clock`` (the station's UTC offset), ``images`` (grey and halved images),
   ``settings``.
 

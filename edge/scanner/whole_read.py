@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from linetrace.edge.camera.capture_messages import SourceOpener, SourceSpec
-from linetrace.edge.camera.sources import IMAGE_SUFFIXES
+from linetrace.edge.camera.stills import IMAGE_SUFFIXES
 from linetrace.edge.vision.reading import Reading
 
 if TYPE_CHECKING:
