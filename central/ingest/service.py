@@ -104,6 +104,7 @@ from linetrace.central.ingest.write_batch import (
     StoreUnavailable,
     write_batch,
 )
+from linetrace.central.store import DeadLetter
 
 __all__ = ["EVENTS_SUBSCRIPTION", "CommitListener", "Ingest"]
 
@@ -404,29 +405,19 @@ class Ingest:
         self._watermarks.publish_moved(progress)
 
     def _count_statuses(self, statuses: StatusResult) -> None:
-        if statuses.dead_letters:
-            self._counters.add(dead_lettered=len(statuses.dead_letters))
-            self._counters.add_dead_letters(letter.reason for letter in statuses.dead_letters)
-        for letter in statuses.dead_letters:
-            log.warning("dead letter from %s: %s", letter.topic, letter.reason)
+        self._count_dead_letters(statuses.dead_letters)
 
     def _count(self, result: BatchResult, size: int, seconds: float) -> None:
         committed_at = datetime.now(UTC)
         self._counters.add(
-            stored=result.stored,
-            duplicates=result.duplicates,
-            dead_lettered=len(result.dead_letters),
-            conflicts=result.conflicts,
+            stored=result.stored, duplicates=result.duplicates, conflicts=result.conflicts
         )
         self._counters.set(last_commit_at=committed_at)
         self._counters.batch_seconds.observe((seconds,))
         self._counters.lag_seconds.observe(
             (committed_at - observed).total_seconds() for observed in result.observed_at
         )
-        if result.dead_letters:
-            self._counters.add_dead_letters(letter.reason for letter in result.dead_letters)
-        for letter in result.dead_letters:
-            log.warning("dead letter from %s: %s", letter.topic, letter.reason)
+        self._count_dead_letters(result.dead_letters)
         log.debug(
             "batch of %s: %s stored, %s duplicates, %s dead letters",
             size,
@@ -434,6 +425,13 @@ class Ingest:
             result.duplicates,
             len(result.dead_letters),
         )
+
+    def _count_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
+        if letters:
+            self._counters.add(dead_lettered=len(letters))
+            self._counters.add_dead_letters(letter.reason for letter in letters)
+        for letter in letters:
+            log.warning("dead letter from %s: %s", letter.topic, letter.reason)
 
 
 def _first_line(exc: BaseException) -> str:
