@@ -1,7 +1,9 @@
 """Mosquitto for linetrace: the broker directory, its accounts and ACL, and running it.
 
 - :mod:`.directory`: the files of one broker (configuration, access rules, credential store);
+- :mod:`.roles`: accounts and what each role may publish, subscribe to and read;
 - :mod:`.dynsec`: Mosquitto's dynamic security plugin (subscriptions checked when made);
+- :mod:`.bridge`: a site broker's bridge to the central broker;
 - :mod:`.accounts`: station and service logins, applied to a running broker at once;
 - :mod:`.sessions`: central replicas' persistent sessions, listed and removed;
 - :mod:`.process`: finding, running and reloading the ``mosquitto`` program;

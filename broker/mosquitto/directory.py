@@ -15,7 +15,7 @@ into a container or backed up as one folder::
 Stations log in as ``SITE/LINE/STATION`` (:attr:`StationId.username`) and each has a
 role naming exactly its own topics (a station id part holds no ``/``, ``+`` or ``#``).
 Every publish, every subscription (when it is made: a refused one gets SUBACK 0x87)
-and every delivery is checked against the account's role (:func:`role_acls`), and every
+and every delivery is checked against the account's role (:func:`~.roles.role_acls`), and every
 client id is replaced by the account's user name, so a login can neither join
 central's shared subscription nor take over another client's session
 (:mod:`.dynsec` says why Mosquitto's ACL file could not do this).
@@ -31,14 +31,21 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from linetrace.broker.contract.messages import MAX_EVENT_BYTES
-from linetrace.broker.contract.topics import PREFIX, SHARED_GROUP, Channel, subscription
 from linetrace.broker.mosquitto import dynsec
+from linetrace.broker.mosquitto.roles import (
+    BRIDGE_USER_PREFIX,
+    Credentials,
+    Role,
+    plugin_client,
+    role_acls,
+    role_name,
+    site_filter,
+)
 from linetrace.errors import BrokerError
 
 __all__ = [
@@ -92,35 +99,6 @@ PERSISTENT_CLIENT_EXPIRATION = "14d"
 # Seconds between writes of the in-memory state to data/: a crash loses at most this much
 # queued state, which the stations' outboxes re-send anyway; shorter would only add disk I/O.
 AUTOSAVE_INTERVAL_S = 60
-
-
-class Role(StrEnum):
-    """What a broker user may do; stations are fixed by their id, services by role."""
-
-    STATION = "station"  # its own events/status out, its own batch/ack in
-    CENTRAL = "central"  # every station's events/status in, batch/ack out
-    MONITOR = "monitor"  # read everything, write nothing (dashboards, debugging)
-    BRIDGE = "bridge"  # a site broker's bridge: its site's events/status out, batch/ack in
-    ADMIN = "admin"  # changes accounts at a running broker; made by init, never handed out
-
-
-# A bridge logs in as ``bridge.SITE``: the site is in the name, so the ACL needs nothing more.
-BRIDGE_USER_PREFIX = "bridge."
-
-
-def site_filter(site: str, channel: Channel) -> str:
-    """One channel of every station of ``site``: what a site's bridge carries."""
-    return f"{PREFIX}/{site}/+/+/{channel}"
-
-
-class Credentials(BaseModel):
-    """One broker login, as stored in ``credentials/`` and printed by the CLI."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    username: str = Field(description="Broker user name: SITE/LINE/STATION or a service name.")
-    password: str = Field(description="The clear-text password (a random 256-bit secret).")
-    role: Role = Field(description="What the user may publish and read.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,51 +275,6 @@ def render_conf(
     # Last, as Mosquitto asks: a bridge (`linetrace broker bridge`) lives in its own file.
     lines += ["", f"include_dir {broker.conf_d}"]
     return "\n".join(lines) + "\n"
-
-
-def role_name(account: Credentials) -> str:
-    """The plugin role of an account: shared by services, one per station and bridge."""
-    if account.role in (Role.STATION, Role.BRIDGE):
-        return f"{account.role}:{account.username}"
-    return str(account.role)
-
-
-def role_acls(account: Credentials) -> list[dynsec.Acl]:
-    """What the account may publish, subscribe to and receive; everything else is denied."""
-    role, username = account.role, account.username
-    if role is Role.STATION:
-        own = f"{PREFIX}/{username}"
-        return [
-            *dynsec.send(f"{own}/{Channel.EVENTS}", f"{own}/{Channel.STATUS}"),
-            *dynsec.read(f"{own}/{Channel.BATCH}", f"{own}/{Channel.ACK}"),
-        ]
-    if role is Role.BRIDGE:
-        site = username.removeprefix(BRIDGE_USER_PREFIX)
-        return [
-            *dynsec.send(site_filter(site, Channel.EVENTS), site_filter(site, Channel.STATUS)),
-            *dynsec.read(site_filter(site, Channel.BATCH), site_filter(site, Channel.ACK)),
-        ]
-    if role is Role.CENTRAL:
-        # Every station's events and status, and its own shared group, no other: a second
-        # group would silently take a copy of every event. It writes batch and ack, and
-        # re-reads the retained ones it published.
-        shared = subscription(Channel.EVENTS, shared_group=SHARED_GROUP)
-        return [
-            dynsec.acl("subscribeLiteral", shared),
-            *dynsec.read(subscription(Channel.EVENTS), subscription(Channel.STATUS)),
-            *dynsec.send(subscription(Channel.BATCH), subscription(Channel.ACK)),
-            *dynsec.read(subscription(Channel.BATCH), subscription(Channel.ACK)),
-        ]
-    if role is Role.MONITOR:
-        return dynsec.read(f"{PREFIX}/#")
-    return [  # Role.ADMIN
-        dynsec.acl("publishClientSend", dynsec.CONTROL_TOPIC),
-        *dynsec.read(f"{dynsec.CONTROL_TOPIC}/response"),
-    ]
-
-
-def plugin_client(account: Credentials) -> dynsec.Client:
-    return dynsec.Client(account.username, account.password, role_name(account))
 
 
 def admin_credentials(broker: BrokerDir) -> Credentials:

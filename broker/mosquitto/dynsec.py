@@ -11,7 +11,7 @@ no login can take over another's session.
 
 The plugin's file (``security/dynamic-security.json``) is rendered here from the
 credential store, which stays the one source of truth (the roles themselves are in
-:func:`~.directory.role_acls`). The plugin reads it only at start (a SIGHUP does not
+:func:`~.roles.role_acls`). The plugin reads it only at start (a SIGHUP does not
 reload it), so a change for a running broker is also sent over the plugin's
 ``$CONTROL`` topic by the directory's own admin account, and the plugin saves it to the
 same file. The 2.0.11 plugin has no ``%u`` substitution, so every station (and every
