@@ -13,23 +13,30 @@ from __future__ import annotations
 import ipaddress
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from linetrace.broker.client import MqttSettings
+from linetrace.central.auth.settings import AuthSettings
 from linetrace.central.relay.settings import RelaySettings
 from linetrace.settings import Section, SettingsModel
 from linetrace.settings import load_settings as load_process_settings
 
 __all__ = [
     "ENV_PREFIX",
+    "LANGUAGES",
     "ApiSettings",
     "CentralMqttSettings",
     "CentralSettings",
     "DatabaseSettings",
+    "ImagesSettings",
     "IngestSettings",
+    "SiteSettings",
+    "WebSettings",
     "load_settings",
 ]
 
@@ -209,6 +216,9 @@ _HOST_NAME = re.compile(
 )
 
 
+_ORIGIN = re.compile(r"https?://[^/\s:*]+(:\d{1,5})?", re.IGNORECASE)
+
+
 def _host_pattern(name: str) -> bool:
     try:
         ipaddress.ip_address(name)
@@ -222,8 +232,9 @@ class ApiSettings(_Section):
 
     host: str = Field(
         default="127.0.0.1",
-        description="Address the API binds to. Localhost until accounts and roles exist: "
-        "the API has no authentication yet.",
+        description="Address the API and the pages bind to (0.0.0.0: every interface). "
+        "Every endpoint but /healthz and /metrics needs a signed-in person or a token; put "
+        "TLS in front (a reverse proxy) before exposing it beyond the plant network.",
     )
     port: _Port = Field(default=8080, description="TCP port of the API.")
     allowed_hosts: tuple[str, ...] = Field(
@@ -236,6 +247,28 @@ class ApiSettings(_Section):
         "the subdomains. Any other Host header gets 400.",
     )
 
+    cors_origins: tuple[str, ...] = Field(
+        # Closed by default: no other site's page may read an answer. An integration's web
+        # page on another origin is listed here; it must use a bearer token (a session
+        # cookie never crosses sites: SameSite=Strict, and the cross-origin check refuses it).
+        default=(),
+        description="Origins (scheme://host[:port]) whose pages may call the API with a "
+        "bearer token (CORS). Empty: none.",
+    )
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in value:
+            if _ORIGIN.fullmatch(origin) is None or not _host_pattern(
+                urlsplit(origin).hostname or ""
+            ):
+                raise ValueError(
+                    f"{origin!r} is not an origin such as 'https://erp.example.com' (scheme, "
+                    "host and optional port; no path, no '*')"
+                )
+        return tuple(origin.lower() for origin in value)
+
     @field_validator("allowed_hosts")
     @classmethod
     def _host_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -246,6 +279,83 @@ class ApiSettings(_Section):
                     "no port; '*' alone would let any page drive the API)"
                 )
         return tuple(name.lower() for name in value)
+
+
+LANGUAGES = ("vi", "en")
+
+
+def _known_time_zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{name!r} is not an IANA time zone such as 'Asia/Ho_Chi_Minh'") from None
+    return name
+
+
+class SiteSettings(_Section):
+    """One site as people see it: its name, its clock and its language."""
+
+    name: str | None = Field(
+        default=None, max_length=200, description="Name shown on the pages (default: its id)."
+    )
+    time_zone: str = Field(
+        default="Asia/Ho_Chi_Minh",
+        description="IANA time zone the site's times are shown in, with the offset.",
+    )
+    language: Literal["vi", "en"] = Field(
+        default="vi", description="Language of the pages for people with no choice of their own."
+    )
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return _known_time_zone(value)
+
+
+class WebSettings(_Section):
+    """The operators' and auditors' pages."""
+
+    default_language: Literal["vi", "en"] = Field(
+        # A plant in Vietnam: Vietnamese unless a site or a person says otherwise.
+        default="vi",
+        description="Language of the pages where neither the person nor the site chose one.",
+    )
+    default_time_zone: str = Field(
+        default="Asia/Ho_Chi_Minh",
+        description="Time zone for times not tied to a configured site.",
+    )
+
+    @field_validator("default_time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return _known_time_zone(value)
+
+
+class ImagesSettings(_Section):
+    """How long no-read pictures are kept: by age and by total size, oldest deleted first."""
+
+    keep_days: int = Field(
+        # A month covers the review of a shift's no-reads and a label supplier's complaint;
+        # the event itself, with the picture's SHA-256, is kept as long as any event.
+        default=30,
+        ge=1,
+        le=3650,
+        description="Days a no-read picture is kept after central received it.",
+    )
+    max_total_mb: int = Field(
+        # At the contract's 36 KiB at most per picture, 2 GiB holds over 58,000 of them
+        # (a month of a no-read every 45 s); typical crops are a few KiB.
+        default=2048,
+        ge=1,
+        le=10_000_000,
+        description="Most megabytes (MiB) of JPEG kept in all; past it the oldest go first.",
+    )
+    prune_interval_s: int = Field(
+        default=3600,
+        ge=60,
+        le=86_400,
+        description="Seconds between prunes while `linetrace central run` runs.",
+    )
 
 
 class CentralSettings(SettingsModel):
@@ -269,6 +379,19 @@ class CentralSettings(SettingsModel):
     api: ApiSettings = Field(default_factory=ApiSettings, description="The HTTP API.")
     relay: RelaySettings = Field(
         default_factory=RelaySettings, description="Sending stored events on to portals."
+    )
+    sites: dict[str, SiteSettings] = Field(
+        default_factory=dict,
+        description="Per site id ([sites.hcm1]): its name, time zone and language.",
+    )
+    web: WebSettings = Field(
+        default_factory=WebSettings, description="The operators' and auditors' pages."
+    )
+    images: ImagesSettings = Field(
+        default_factory=ImagesSettings, description="How long no-read pictures are kept."
+    )
+    auth: AuthSettings = Field(
+        default_factory=AuthSettings, description="Page sessions and the login rate limit."
     )
 
     @property

@@ -30,6 +30,7 @@ FOUNDATIONS = (
     "linetrace.ports",
     "linetrace.private",
     "linetrace.logs",
+    "linetrace.progress",
 )
 # A module past this many lines holds more than one job; split it (docs/architecture.md).
 MAX_MODULE_LINES = 450

@@ -16,6 +16,7 @@ composes, each measuring the same way in every benchmark:
 - :mod:`.central_service`: central as the real service (``linetrace central run``);
 - :mod:`.soak_stations`: steady-rate stations that time each event until central confirms it;
 - :mod:`.traceset`: a bulk-loaded trace data set and the query timings on it;
+- :mod:`.searchset`: a bulk-loaded plant of several sites for the search timings;
 - :mod:`.plant`: a few lines' lots written straight into a database, for trace timings;
 - :mod:`.databases`: a throwaway PostgreSQL database, or an SQLite file;
 - :mod:`.decode_truth`: a scan scored against the truth of a generated conveyor video;

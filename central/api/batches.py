@@ -17,6 +17,10 @@ from linetrace.broker.contract.topics import TopicError
 from linetrace.central.api.deps import EngineDep
 from linetrace.central.api.errors import responses
 from linetrace.central.api.params import RowId
+from linetrace.central.audit import actor_of, record
+from linetrace.central.auth.guard import CurrentPrincipal, allow
+from linetrace.central.auth.roles import Permission
+from linetrace.central.auth.scoping import check_change, check_read
 from linetrace.central.derive.production_batches import (
     MAX_BATCHES_PAGE,
     Batch,
@@ -52,14 +56,25 @@ class BatchDetail(Batch):
 
 @router.post(
     "/batches",
+    dependencies=[allow(Permission.OPERATE)],
     response_model=Batch,
     status_code=status.HTTP_201_CREATED,
     responses=responses(400, 409, 422),
 )
-def post_batch(body: BatchStart, engine: EngineDep, request: Request) -> Batch:
+def post_batch(
+    body: BatchStart, engine: EngineDep, request: Request, principal: CurrentPrincipal
+) -> Batch:
+    check_change(principal, body.line)
     try:
         with engine.begin() as connection:
             batch = start_batch(connection, body)
+            record(
+                connection,
+                actor=actor_of(request),
+                action="batch.start",
+                target=f"batch/{batch.id}",
+                details=body.model_dump(mode="json"),
+            )
     except LineBusy as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     except UnknownProduct as exc:
@@ -68,11 +83,26 @@ def post_batch(body: BatchStart, engine: EngineDep, request: Request) -> Batch:
     return batch
 
 
-@router.post("/batches/{batch_id}/close", response_model=Batch, responses=responses(404, 409, 422))
-def post_close(batch_id: RowId, engine: EngineDep, request: Request) -> Batch:
+@router.post(
+    "/batches/{batch_id}/close",
+    dependencies=[allow(Permission.OPERATE)],
+    response_model=Batch,
+    responses=responses(404, 409, 422),
+)
+def post_close(
+    batch_id: RowId, engine: EngineDep, request: Request, principal: CurrentPrincipal
+) -> Batch:
     try:
         with engine.begin() as connection:
             batch = close_batch(connection, batch_id)
+            check_change(principal, batch.line)
+            record(
+                connection,
+                actor=actor_of(request),
+                action="batch.close",
+                target=f"batch/{batch.id}",
+                details={"line": batch.line, "lot": batch.lot, "gtin": batch.gtin},
+            )
     except BatchNotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     except BatchClosed as exc:
@@ -81,7 +111,12 @@ def post_close(batch_id: RowId, engine: EngineDep, request: Request) -> Batch:
     return batch
 
 
-@router.get("/batches", response_model=list[Batch], responses=responses(422))
+@router.get(
+    "/batches",
+    dependencies=[allow(Permission.VIEW)],
+    response_model=list[Batch],
+    responses=responses(422),
+)
 def get_batches(
     engine: EngineDep,
     line: Annotated[str | None, Query(description="Only this line, as SITE/LINE.")] = None,
@@ -92,20 +127,31 @@ def get_batches(
     limit: Annotated[
         int, Query(ge=1, le=MAX_BATCHES_PAGE, description="Most batches, newest first.")
     ] = 100,
+    *,
+    principal: CurrentPrincipal,
 ) -> list[Batch]:
     try:
         site_line = parse_line(line) if line is not None else None
     except TopicError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"line: {exc}") from None
     with engine.connect() as connection:
-        return list_batches(connection, line=site_line, state=state, lot=lot, limit=limit)
+        # The scope in the query, so that a scoped reader's page is full.
+        return list_batches(
+            connection, line=site_line, state=state, lot=lot, limit=limit, within=principal.where
+        )
 
 
-@router.get("/batches/{batch_id}", response_model=BatchDetail, responses=responses(404, 422))
-def get_one(batch_id: RowId, engine: EngineDep) -> BatchDetail:
+@router.get(
+    "/batches/{batch_id}",
+    dependencies=[allow(Permission.VIEW)],
+    response_model=BatchDetail,
+    responses=responses(404, 422),
+)
+def get_one(batch_id: RowId, engine: EngineDep, principal: CurrentPrincipal) -> BatchDetail:
     try:
         with engine.connect() as connection:
             batch = get_batch(connection, batch_id)
+            check_read(principal, batch.line, f"no batch {batch_id}")
             counts = batch_counts(connection, batch)
     except BatchNotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None

@@ -1,5 +1,7 @@
 """``GET /api/dead-letters``: the refused messages, newest first, with why.
 
+A reader scoped to sites or lines sees only what came on their stations' topics.
+
 Each comes with its payload as stored (the first 64 KiB): as text when it is UTF-8, and
 always as base64. Replayed ones (taken in later, see ``linetrace central dead-letters
 replay``) are left out unless asked for.
@@ -14,15 +16,18 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
+from linetrace.broker.contract.topics import PREFIX
 from linetrace.central.api.deps import EngineDep
 from linetrace.central.api.errors import responses
 from linetrace.central.api.params import MAX_ID
+from linetrace.central.auth.guard import CurrentPrincipal, allow
+from linetrace.central.auth.roles import Permission
 from linetrace.central.query.dead_letters import StoredDeadLetter, find_dead_letters
 from linetrace.central.query.events import MAX_PAGE_SIZE
 
 __all__ = ["DeadLetterOut", "DeadLetterPageOut", "router"]
 
-router = APIRouter(prefix="/api", tags=["dead letters"])
+router = APIRouter(prefix="/api", tags=["dead letters"], dependencies=[allow(Permission.VIEW)])
 
 
 class DeadLetterOut(BaseModel):
@@ -46,6 +51,7 @@ class DeadLetterPageOut(BaseModel):
 @router.get("/dead-letters", response_model=DeadLetterPageOut, responses=responses(422))
 def get_dead_letters(
     engine: EngineDep,
+    principal: CurrentPrincipal,
     reason_prefix: Annotated[
         str | None, Query(max_length=200, description="Only reasons starting with this.")
     ] = None,
@@ -64,6 +70,13 @@ def get_dead_letters(
             include_replayed=include_replayed,
             before_id=before_id,
             limit=limit,
+            # A scoped reader: their sites' and lines' topics only, never plant-wide ones.
+            topic_prefixes=None
+            if principal.unscoped
+            else [
+                f"{PREFIX}/{scope.site}/{scope.line + '/' if scope.line else ''}"
+                for scope in principal.scopes
+            ],
         )
     return DeadLetterPageOut(
         dead_letters=[_out(letter) for letter in page.letters],

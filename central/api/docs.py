@@ -3,7 +3,8 @@
 Swagger UI comes from the ``swagger-ui-py`` package installed with central and is served
 from ``/docs/static``, so the page works on a plant network with no way out. FastAPI starts
 it with one inline script; the policy allows that one script by its hash and nothing else
-inline. ``/openapi.json`` is the description tools read.
+inline. ``/openapi.json`` is the description tools read. Both need a signed-in person or
+a token, like every other route but ``/healthz`` and ``/metrics``.
 """
 
 from __future__ import annotations
@@ -16,12 +17,17 @@ from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-__all__ = ["STATIC_PATH", "router", "script_hashes", "static_files"]
+from linetrace.central.auth.guard import allow
+from linetrace.central.auth.roles import Permission
+
+__all__ = ["OPENAPI_PATH", "STATIC_PATH", "router", "script_hashes", "static_files"]
 
 router = APIRouter(include_in_schema=False)
+
+OPENAPI_PATH = "/openapi.json"
 
 STATIC_PATH = "/docs/static"
 _INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.DOTALL)
@@ -40,12 +46,17 @@ def static_files() -> StaticFiles:
     return StaticFiles(directory=Path(str(importlib.resources.files("swagger_ui") / "static")))
 
 
-@router.get("/docs")
+@router.get(OPENAPI_PATH, dependencies=[allow(Permission.VIEW)])
+def openapi(request: Request) -> JSONResponse:
+    return JSONResponse(request.app.openapi())
+
+
+@router.get("/docs", dependencies=[allow(Permission.VIEW, page=True)])
 def docs(request: Request) -> HTMLResponse:
     root = request.scope.get("root_path", "")
     static = f"{root}{STATIC_PATH}"
     page = get_swagger_ui_html(
-        openapi_url=root + (request.app.openapi_url or ""),
+        openapi_url=root + OPENAPI_PATH,
         title=f"{request.app.title} - Swagger UI",
         swagger_js_url=f"{static}/swagger-ui-bundle.js",
         swagger_css_url=f"{static}/swagger-ui.css",

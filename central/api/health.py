@@ -18,13 +18,14 @@ from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
 
 from linetrace.central.api.deps import EngineDep, IngestDep
+from linetrace.central.auth.guard import public
 from linetrace.central.store import redacted
 
 __all__ = ["HealthReport", "router"]
 
 log = logging.getLogger(__name__)
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], dependencies=[public()])
 
 
 class DatabaseHealth(BaseModel):

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query, Response, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 from pydantic import BaseModel, Field
 
 from linetrace.central.api.deps import EngineDep
 from linetrace.central.api.errors import responses
+from linetrace.central.audit import actor_of, record
+from linetrace.central.auth.guard import allow
+from linetrace.central.auth.roles import Permission
 from linetrace.central.derive.master_data import (
     MAX_LOCATIONS_PAGE,
     Location,
@@ -45,7 +48,12 @@ class LocationPage(BaseModel):
     )
 
 
-@router.get("/producer", response_model=Producer, responses=responses(404))
+@router.get(
+    "/producer",
+    dependencies=[allow(Permission.VIEW)],
+    response_model=Producer,
+    responses=responses(404),
+)
 def get_the_producer(engine: EngineDep) -> Producer:
     with engine.connect() as connection:
         found = get_producer(connection)
@@ -54,15 +62,34 @@ def get_the_producer(engine: EngineDep) -> Producer:
     return found
 
 
-@router.put("/producer", response_model=Producer, responses=_CREATED)
-def put_the_producer(data: ProducerData, engine: EngineDep, response: Response) -> Producer:
+@router.put(
+    "/producer",
+    dependencies=[allow(Permission.ADMINISTER)],
+    response_model=Producer,
+    responses=_CREATED,
+)
+def put_the_producer(
+    data: ProducerData, engine: EngineDep, response: Response, request: Request
+) -> Producer:
     with engine.begin() as connection:
         found, created = put_producer(connection, data)
+        record(
+            connection,
+            actor=actor_of(request),
+            action="producer.create" if created else "producer.update",
+            target="producer",
+            details=data.model_dump(mode="json"),
+        )
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     return found
 
 
-@router.get("/locations", response_model=LocationPage, responses=responses(422))
+@router.get(
+    "/locations",
+    dependencies=[allow(Permission.VIEW)],
+    response_model=LocationPage,
+    responses=responses(422),
+)
 def get_locations(
     engine: EngineDep,
     after: Annotated[
@@ -78,7 +105,12 @@ def get_locations(
     return LocationPage(locations=page, next_after=page[-1].gln if len(found) > limit else None)
 
 
-@router.get("/locations/{gln}", response_model=Location, responses=responses(404, 422))
+@router.get(
+    "/locations/{gln}",
+    dependencies=[allow(Permission.VIEW)],
+    response_model=Location,
+    responses=responses(404, 422),
+)
 def get_one_location(gln: GlnPath, engine: EngineDep) -> Location:
     key = _gln(gln)
     with engine.connect() as connection:
@@ -88,13 +120,25 @@ def get_one_location(gln: GlnPath, engine: EngineDep) -> Location:
     return found
 
 
-@router.put("/locations/{gln}", response_model=Location, responses=_CREATED)
+@router.put(
+    "/locations/{gln}",
+    dependencies=[allow(Permission.ADMINISTER)],
+    response_model=Location,
+    responses=_CREATED,
+)
 def put_one_location(
-    gln: GlnPath, data: LocationData, engine: EngineDep, response: Response
+    gln: GlnPath, data: LocationData, engine: EngineDep, response: Response, request: Request
 ) -> Location:
     key = _gln(gln)
     with engine.begin() as connection:
         found, created = put_location(connection, key, data)
+        record(
+            connection,
+            actor=actor_of(request),
+            action="location.create" if created else "location.update",
+            target=f"location/{key}",
+            details=data.model_dump(mode="json"),
+        )
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     return found
 

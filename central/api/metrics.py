@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -31,6 +31,8 @@ from prometheus_client.registry import Collector
 from sqlalchemy.engine import Connection, Engine
 
 from linetrace.central.api.deps import EngineDep, IngestDep
+from linetrace.central.api.live_hub import LiveCollector
+from linetrace.central.auth.guard import public
 from linetrace.central.ingest.service import Ingest
 from linetrace.central.ingest.stats import DistributionSnapshot
 from linetrace.central.store import alarms, station_progress
@@ -45,7 +47,7 @@ PREFIX = "linetrace_central_"
 BREAKER_STATES = ("closed", "open", "half-open")
 UNDELIVERED = ("queued", "sent")
 
-router = APIRouter(tags=["metrics"])
+router = APIRouter(tags=["metrics"], dependencies=[public()])
 
 # The ingest's counters: (IngestStats field, metric name, help).
 _COUNTERS = (
@@ -53,6 +55,8 @@ _COUNTERS = (
     ("stored", "ingest_stored", "Events stored for the first time."),
     ("duplicates", "ingest_duplicates", "Events already stored (resends), skipped."),
     ("conflicts", "ingest_conflicts", "Events whose event_id came again with other content."),
+    ("images_stored", "ingest_images_stored", "No-read pictures stored apart from events."),
+    ("images_refused", "ingest_images_refused", "No-read pictures dropped: not a JPEG."),
     ("acked", "ingest_acked", "Messages acknowledged to the broker after their commit."),
     ("stale_acks", "ingest_stale_acks", "Committed messages from an earlier connection."),
     ("dropped", "ingest_dropped", "QoS 0 messages dropped on a full queue."),
@@ -82,9 +86,10 @@ class CentralCollector(Collector):
 
 
 @router.get("/metrics", include_in_schema=False)
-def metrics(engine: EngineDep, ingest: IngestDep) -> Response:
+def metrics(engine: EngineDep, ingest: IngestDep, request: Request) -> Response:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(CentralCollector(engine, ingest))
+    registry.register(LiveCollector(getattr(request.app.state, "live_hub", None)))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 

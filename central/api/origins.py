@@ -7,6 +7,11 @@ say where a request comes from, so POST, PUT, PATCH and DELETE are refused (403)
 ``Sec-Fetch-Site`` names another site, or, from a browser that does not send it, when
 ``Origin`` is not this API's own. Tools (curl, the CLI, scripts) send neither and pass.
 This is the check Go's ``net/http.CrossOriginProtection`` makes, with no tokens to keep.
+
+An origin listed in ``api.cors_origins`` passes when the request carries an
+``Authorization`` header: an integration's page authenticates with a bearer token, which
+another site's page cannot hold, while a request riding on a session cookie is refused
+whatever its origin.
 """
 
 from __future__ import annotations
@@ -27,13 +32,15 @@ _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 _OWN_FETCH_SITES = {"same-origin", "none"}
 
 
-def _cross_origin(scope: Scope) -> str | None:
+def _cross_origin(scope: Scope, trusted: frozenset[str]) -> str | None:
     """Why the request comes from another site, or None if it does not."""
     headers = Headers(scope=scope)
+    origin = headers.get("origin")
+    if origin is not None and origin.lower() in trusted and "authorization" in headers:
+        return None
     fetch_site = headers.get("sec-fetch-site")
     if fetch_site is not None:
         return None if fetch_site in _OWN_FETCH_SITES else f"Sec-Fetch-Site: {fetch_site}"
-    origin = headers.get("origin")
     if origin is None:
         return None
     if urlsplit(origin).netloc.lower() != headers.get("host", "").lower():
@@ -44,12 +51,13 @@ def _cross_origin(scope: Scope) -> str | None:
 class CrossOriginGuard:
     """Answer 403 to an unsafe method sent by a page of another origin."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, trusted_origins: tuple[str, ...] = ()) -> None:
         self.app = app
+        self.trusted = frozenset(origin.lower() for origin in trusted_origins)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] not in _SAFE_METHODS:
-            reason = _cross_origin(scope)
+            reason = _cross_origin(scope, self.trusted)
             if reason is not None:
                 log.warning(
                     "refused a cross-origin %s %s (%s)", scope["method"], scope["path"], reason

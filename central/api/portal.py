@@ -14,6 +14,8 @@ from pydantic import BaseModel, Field
 
 from linetrace.central.api.deps import EngineDep
 from linetrace.central.api.errors import responses
+from linetrace.central.auth.guard import allow
+from linetrace.central.auth.roles import Permission
 from linetrace.central.relay.portal_check import (
     ElementStatus,
     LotNotFound,
@@ -25,7 +27,7 @@ from linetrace.errors import InvalidCode
 
 __all__ = ["PortalCheck", "router"]
 
-router = APIRouter(prefix="/api/portal", tags=["portal"])
+router = APIRouter(prefix="/api/portal", tags=["portal"], dependencies=[allow(Permission.AUDIT)])
 
 
 class PortalCheck(BaseModel):

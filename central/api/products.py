@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, Response, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 from pydantic import BaseModel, Field
 
 from linetrace.central.api.deps import EngineDep
 from linetrace.central.api.errors import responses
+from linetrace.central.audit import actor_of, record
+from linetrace.central.auth.guard import allow
+from linetrace.central.auth.roles import Permission
 from linetrace.central.derive.products import (
     MAX_PRODUCTS_PAGE,
     Product,
@@ -39,7 +42,12 @@ class ProductPage(BaseModel):
     )
 
 
-@router.get("/products", response_model=ProductPage, responses=responses(422))
+@router.get(
+    "/products",
+    dependencies=[allow(Permission.VIEW)],
+    response_model=ProductPage,
+    responses=responses(422),
+)
 def get_products(
     engine: EngineDep,
     after: Annotated[
@@ -55,7 +63,12 @@ def get_products(
     return ProductPage(products=page, next_after=page[-1].gtin if len(found) > limit else None)
 
 
-@router.get("/products/{gtin}", response_model=Product, responses=responses(404, 422))
+@router.get(
+    "/products/{gtin}",
+    dependencies=[allow(Permission.VIEW)],
+    response_model=Product,
+    responses=responses(404, 422),
+)
 def get_one(gtin: GtinPath, engine: EngineDep) -> Product:
     key = _gtin(gtin)
     with engine.connect() as connection:
@@ -67,13 +80,23 @@ def get_one(gtin: GtinPath, engine: EngineDep) -> Product:
 
 @router.put(
     "/products/{gtin}",
+    dependencies=[allow(Permission.ADMINISTER)],
     response_model=Product,
     responses={201: {"model": Product, "description": "Created."}, **responses(400, 422)},
 )
-def put_one(gtin: GtinPath, data: ProductData, engine: EngineDep, response: Response) -> Product:
+def put_one(
+    gtin: GtinPath, data: ProductData, engine: EngineDep, response: Response, request: Request
+) -> Product:
     key = _gtin(gtin)
     with engine.begin() as connection:
         product, created = put_product(connection, key, data)
+        record(
+            connection,
+            actor=actor_of(request),
+            action="product.create" if created else "product.update",
+            target=f"product/{key}",
+            details=data.model_dump(mode="json"),
+        )
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     return product
 

@@ -11,11 +11,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from linetrace.central.api.deps import EngineDep
 from linetrace.central.api.errors import responses
+from linetrace.central.audit import actor_of, record
+from linetrace.central.auth.guard import allow
+from linetrace.central.auth.roles import Permission
 from linetrace.central.relay.queue import retry_rejected
 from linetrace.central.relay.status import parse_lot, relay_status
 
@@ -32,6 +35,7 @@ class RetryOut(BaseModel):
     "",
     summary="Delivery counts per target and lot, and the targets' health",
     responses=responses(422),
+    dependencies=[allow(Permission.VIEW)],
 )
 def get_relay(
     engine: EngineDep,
@@ -42,9 +46,15 @@ def get_relay(
         return relay_status(connection, datetime.now(UTC), lot=lot_code, gtin=gtin)
 
 
-@router.post("/retry", summary="Send again what the targets rejected", responses=responses(422))
+@router.post(
+    "/retry",
+    summary="Send again what the targets rejected: one target (or lot), or all",
+    responses=responses(422),
+    dependencies=[allow(Permission.OPERATE)],
+)
 def post_retry(
     engine: EngineDep,
+    request: Request,
     target: Annotated[str | None, Query(description="only this target")] = None,
     lot: Annotated[str | None, Query(description="GTIN/LOT or LOT: only this lot")] = None,
 ) -> RetryOut:
@@ -52,5 +62,12 @@ def post_retry(
     with engine.begin() as connection:
         count = retry_rejected(
             connection, datetime.now(UTC), target=target, lot=lot_code, gtin=gtin
+        )
+        record(
+            connection,
+            actor=actor_of(request),
+            action="relay.retry",
+            target=f"relay/{target or '*'}",
+            details={"lot": lot_code, "gtin": gtin, "queued": count},
         )
     return RetryOut(queued=count)

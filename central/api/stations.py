@@ -10,13 +10,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Connection
 
 from linetrace.broker.contract.topics import StationId, TopicError
 from linetrace.central.api.deps import EngineDep
 from linetrace.central.api.errors import responses
+from linetrace.central.audit import actor_of, record
+from linetrace.central.auth.guard import CurrentPrincipal, allow
+from linetrace.central.auth.roles import Permission
+from linetrace.central.auth.scoping import visible
 from linetrace.central.derive.progress import Progress, all_progress, open_gaps
 from linetrace.central.derive.stations import Station, StationError, list_stations, register_station
 
@@ -61,21 +65,22 @@ class StationOut(BaseModel):
     )
 
 
-@router.get("/stations", response_model=list[StationOut])
-def get_stations(engine: EngineDep) -> list[StationOut]:
+@router.get("/stations", dependencies=[allow(Permission.VIEW)], response_model=list[StationOut])
+def get_stations(engine: EngineDep, principal: CurrentPrincipal) -> list[StationOut]:
     with engine.connect() as connection:
-        registered = list_stations(connection)
+        registered = visible(principal, list_stations(connection), lambda s: str(s.id))
         progress = all_progress(connection)
         return [_out(station, progress.get(station.id), connection) for station in registered]
 
 
 @router.post(
     "/stations",
+    dependencies=[allow(Permission.ADMINISTER)],
     response_model=StationOut,
     status_code=status.HTTP_201_CREATED,
     responses=responses(400, 422),
 )
-def post_station(body: StationIn, engine: EngineDep) -> StationOut:
+def post_station(body: StationIn, engine: EngineDep, request: Request) -> StationOut:
     try:
         station_id = StationId.parse(body.station)
     except TopicError as exc:
@@ -89,6 +94,13 @@ def post_station(body: StationIn, engine: EngineDep) -> StationOut:
                 role=body.role,
                 enabled=body.enabled,
                 registered_by="api",
+            )
+            record(
+                connection,
+                actor=actor_of(request),
+                action="station.register",
+                target=f"station/{station_id}",
+                details=body.model_dump(mode="json"),
             )
     except StationError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None

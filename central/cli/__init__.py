@@ -1,6 +1,6 @@
 """``linetrace central run | migrate | events | station ... | dead-letters ... | product ...
-| batch ... | trace | lot-summaries ... | retention ... | backup | restore``: one module per
-area, mirroring the API's routers.
+| batch ... | trace | lot-summaries ... | retention ... | backup | restore | audit ...``: one
+module per area, mirroring the API's routers.
 
 In: the command line (and ``--config``). Out: JSON lines or a short report on stdout,
 refusals on stderr with exit status 2 (bad input) or 1 (unusable database, refused
@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 
 from linetrace.central.cli import (
+    audit,
     backup,
     batches,
     dead_letters,
@@ -27,6 +28,7 @@ from linetrace.central.cli import (
     run,
     stations,
     traces,
+    users,
 )
 
 __all__ = ["register"]
@@ -47,6 +49,8 @@ _AREAS = (
     backup,
     portal,
     relay,
+    audit,
+    users,
 )
 
 

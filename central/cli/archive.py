@@ -28,6 +28,7 @@ from uuid import UUID
 
 from sqlalchemy.engine import Engine
 
+from linetrace.central.audit import cli_actor, record
 from linetrace.central.query.retention import LotRetention, lot_retention
 from linetrace.central.relay.epcis.lot_export import (
     CSV_COLUMNS,
@@ -246,4 +247,15 @@ def archive_lot(engine: Engine, gtin: str, lot: str, folder: Path, *, today: dat
                 "nothing removed, run again"
             )
         removed = remove_lot(connection, gtin, lot, current)
+        record(
+            connection,
+            actor=cli_actor(),
+            action="lot.archive",
+            target=f"lot/{gtin}/{lot}",
+            details={
+                "events": removed.events,
+                "kept_shared": removed.kept_shared,
+                "manifest": str(manifest),
+            },
+        )
     return ArchivedLot(gtin, lot, manifest, len(exported), removed)

@@ -43,6 +43,7 @@ def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def _batch_start(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
+    from linetrace.central.audit import cli_actor, record
     from linetrace.central.derive.production_batches import BatchError, BatchStart, start_batch
 
     try:
@@ -59,7 +60,15 @@ def _batch_start(args: argparse.Namespace) -> int:
         return refuse(args, str(exc), status=2)
 
     def work(connection: Connection) -> None:
-        print(start_batch(connection, start).model_dump_json())
+        batch = start_batch(connection, start)
+        record(
+            connection,
+            actor=cli_actor(),
+            action="batch.start",
+            target=f"batch/{batch.id}",
+            details=start.model_dump(mode="json"),
+        )
+        print(batch.model_dump_json())
 
     try:
         return in_database(args, work)
@@ -68,10 +77,19 @@ def _batch_start(args: argparse.Namespace) -> int:
 
 
 def _batch_close(args: argparse.Namespace) -> int:
+    from linetrace.central.audit import cli_actor, record
     from linetrace.central.derive.production_batches import BatchClosed, BatchNotFound, close_batch
 
     def work(connection: Connection) -> None:
-        print(close_batch(connection, args.batch_id).model_dump_json())
+        batch = close_batch(connection, args.batch_id)
+        record(
+            connection,
+            actor=cli_actor(),
+            action="batch.close",
+            target=f"batch/{batch.id}",
+            details={"line": batch.line, "lot": batch.lot, "gtin": batch.gtin},
+        )
+        print(batch.model_dump_json())
 
     try:
         return in_database(args, work)

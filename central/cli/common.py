@@ -75,6 +75,31 @@ def migrated(settings: CentralSettings) -> bool:
         print(f"linetrace central: cannot open {url}: {exc}", file=sys.stderr)
         return False
     print(f"{url} is at revision {revision}", file=sys.stderr)
+    return _first_admin(settings)
+
+
+def _first_admin(settings: CentralSettings) -> bool:
+    """Make the first admin on a database with no account, and say its password once."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from linetrace.central.auth.bootstrap import FIRST_ADMIN, ensure_first_admin
+    from linetrace.central.store import open_engine
+
+    engine = open_engine(settings.database_url)
+    try:
+        password = ensure_first_admin(engine)
+    except SQLAlchemyError as exc:
+        reason = short_reason(exc)
+        print(f"linetrace central: cannot create the first admin: {reason}", file=sys.stderr)
+        return False
+    finally:
+        engine.dispose()
+    if password is not None:
+        print(
+            f"linetrace central: created user {FIRST_ADMIN!r} with one-time password "
+            f"{password} (shown only now; the login page asks for a new one)",
+            file=sys.stderr,
+        )
     return True
 
 

@@ -54,6 +54,7 @@ def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def _dead_letters_replay(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
+    from linetrace.central.audit import cli_actor, record
     from linetrace.central.ingest.replay import replay_dead_letters
     from linetrace.central.ingest.write_batch import StoreUnavailable
     from linetrace.central.store import open_engine
@@ -71,6 +72,18 @@ def _dead_letters_replay(args: argparse.Namespace) -> int:
             auto_register=settings.ingest.auto_register_stations,
             relay_targets=tuple(target.name for target in settings.relay.targets),
         )
+        with engine.begin() as connection:
+            record(
+                connection,
+                actor=cli_actor(),
+                action="dead_letters.replay",
+                target="dead-letters",
+                details={
+                    "reason_prefix": args.reason_prefix,
+                    "examined": report.examined,
+                    "stored": report.stored,
+                },
+            )
     except (SQLAlchemyError, StoreUnavailable) as exc:
         print(f"linetrace central dead-letters replay: {short_reason(exc)}", file=sys.stderr)
         return 1

@@ -100,6 +100,7 @@ def _retract(args: argparse.Namespace) -> int:
 
     import sqlalchemy as sa
 
+    from linetrace.central.audit import cli_actor, record
     from linetrace.central.cli.common import in_database, refuse
     from linetrace.central.relay.queue import queue_retractions
     from linetrace.central.store import events
@@ -118,6 +119,13 @@ def _retract(args: argparse.Namespace) -> int:
         found.append(stored is not None)
         if stored is not None:
             queued.extend(queue_retractions(connection, event_id, args.reason, datetime.now(UTC)))
+            record(
+                connection,
+                actor=cli_actor(),
+                action="event.retract",
+                target=f"event/{event_id}",
+                details={"reason": args.reason, "targets": queued},
+            )
 
     status = in_database(args, work)
     if status != 0:

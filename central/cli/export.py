@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 from linetrace.central.cli.common import add_config, in_database, refuse
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from sqlalchemy.engine import Connection
 
 __all__ = ["register"]
@@ -34,9 +36,16 @@ def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def _export(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
-    from linetrace.central.relay.epcis.lot_export import LotHasNoEvents, write_csv, write_epcis
+    from linetrace.central.audit import cli_actor, record
+    from linetrace.central.relay.epcis.lot_export import (
+        LotHasNoEvents,
+        count_lot_events,
+        write_csv,
+        write_epcis,
+    )
     from linetrace.errors import InvalidCode
     from linetrace.gs1 import gtin14, valid_lot
+    from linetrace.progress import progress, watched
 
     text_gtin, slash, text_lot = args.lot.partition("/")
     try:
@@ -48,23 +57,46 @@ def _export(args: argparse.Namespace) -> int:
     counted: list[int] = []
     partial = args.out.with_name(args.out.name + ".partial") if args.out is not None else None
 
-    def work(connection: Connection) -> None:
+    def write(connection: Connection, on_page: Callable[[int], None]) -> None:
         if args.format == "epcis":
             if partial is None:
                 counted.append(
-                    write_epcis(connection, gtin, lot, sys.stdout.buffer, created=datetime.now(UTC))
+                    write_epcis(
+                        connection,
+                        gtin,
+                        lot,
+                        sys.stdout.buffer,
+                        created=datetime.now(UTC),
+                        on_page=on_page,
+                    )
                 )
                 sys.stdout.buffer.flush()
             else:
                 with partial.open("wb") as out:
                     counted.append(
-                        write_epcis(connection, gtin, lot, out, created=datetime.now(UTC))
+                        write_epcis(
+                            connection, gtin, lot, out, created=datetime.now(UTC), on_page=on_page
+                        )
                     )
         elif partial is None:
-            counted.append(write_csv(connection, gtin, lot, sys.stdout))
+            counted.append(write_csv(connection, gtin, lot, sys.stdout, on_page=on_page))
         else:
             with partial.open("w", encoding="utf-8", newline="") as out:
-                counted.append(write_csv(connection, gtin, lot, out))
+                counted.append(write_csv(connection, gtin, lot, out, on_page=on_page))
+
+    def work(connection: Connection) -> None:
+        # A bar only on a terminal: the count for its estimate is spared when piped.
+        with progress("exporting", unit="events") as bar:
+            if watched():
+                bar.set_total(count_lot_events(connection, gtin, lot))
+            write(connection, bar.advance)
+        record(
+            connection,
+            actor=cli_actor(),
+            action="lot.export",
+            target=f"lot/{gtin}/{lot}",
+            details={"format": args.format, "events": counted[0], "out": str(args.out or "-")},
+        )
 
     try:
         status = in_database(args, work)

@@ -29,9 +29,14 @@ def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def _lot_summaries_rebuild(args: argparse.Namespace) -> int:
     from linetrace.central.derive.lot_summaries import rebuild_lot_summaries
+    from linetrace.progress import progress
+
+    # Three tables per lot, or three set-based statements for every lot at once.
+    steps = 3 * (1 if args.all else len(set(args.lots)))
 
     def work(connection: Connection) -> None:
-        rebuild_lot_summaries(connection, None if args.all else args.lots)
+        with progress("rebuilding lot summaries", total=steps, unit="steps") as bar:
+            rebuild_lot_summaries(connection, None if args.all else args.lots, on_step=bar.advance)
         print(f"rebuilt the summaries of {'every lot' if args.all else ', '.join(args.lots)}")
 
     return in_database(args, work)

@@ -50,6 +50,7 @@ def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def _producer_set(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
+    from linetrace.central.audit import cli_actor, record
     from linetrace.central.derive.master_data import ProducerData, put_producer
 
     try:
@@ -60,7 +61,14 @@ def _producer_set(args: argparse.Namespace) -> int:
         return refuse(args, str(exc), status=2)
 
     def work(connection: Connection) -> None:
-        found, _ = put_producer(connection, data)
+        found, created = put_producer(connection, data)
+        record(
+            connection,
+            actor=cli_actor(),
+            action="producer.create" if created else "producer.update",
+            target="producer",
+            details=data.model_dump(mode="json"),
+        )
         print(found.model_dump_json())
 
     return in_database(args, work)
@@ -87,6 +95,7 @@ def _producer_show(args: argparse.Namespace) -> int:
 def _location_set(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
+    from linetrace.central.audit import cli_actor, record
     from linetrace.central.derive.master_data import LocationData, put_location
     from linetrace.errors import InvalidCode
     from linetrace.gs1 import valid_gln
@@ -98,7 +107,14 @@ def _location_set(args: argparse.Namespace) -> int:
         return refuse(args, str(exc), status=2)
 
     def work(connection: Connection) -> None:
-        found, _ = put_location(connection, gln, data)
+        found, created = put_location(connection, gln, data)
+        record(
+            connection,
+            actor=cli_actor(),
+            action="location.create" if created else "location.update",
+            target=f"location/{gln}",
+            details=data.model_dump(mode="json"),
+        )
         print(found.model_dump_json())
 
     return in_database(args, work)

@@ -41,6 +41,7 @@ def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def _product_set(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
+    from linetrace.central.audit import cli_actor, record
     from linetrace.central.derive.products import ProductData, put_product
     from linetrace.errors import InvalidCode
     from linetrace.gs1 import gtin14
@@ -63,7 +64,14 @@ def _product_set(args: argparse.Namespace) -> int:
         return refuse(args, str(exc), status=2)
 
     def work(connection: Connection) -> None:
-        product, _ = put_product(connection, gtin, data)
+        product, created = put_product(connection, gtin, data)
+        record(
+            connection,
+            actor=cli_actor(),
+            action="product.create" if created else "product.update",
+            target=f"product/{gtin}",
+            details=data.model_dump(mode="json"),
+        )
         print(product.model_dump_json())
 
     return in_database(args, work)

@@ -65,6 +65,7 @@ def _status(args: argparse.Namespace) -> int:
 def _retry(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
+    from linetrace.central.audit import cli_actor, record
     from linetrace.central.relay.queue import retry_rejected
     from linetrace.central.relay.status import parse_lot
 
@@ -86,6 +87,13 @@ def _retry(args: argparse.Namespace) -> int:
                 lot=lot,
                 gtin=gtin,
             )
+        )
+        record(
+            connection,  # type: ignore[arg-type]
+            actor=cli_actor(),
+            action="relay.retry",
+            target=f"relay/{args.target or '*'}",
+            details={"lot": lot, "gtin": gtin, "queued": queued[0]},
         )
 
     status = in_database(args, work)

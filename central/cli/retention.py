@@ -1,5 +1,6 @@
 """``linetrace central retention [--on DATE]`` and ``linetrace central retention archive
-(--lot GTIN/LOT ... | --all-due) --to DIR``: what the retention rules let go, and letting it go.
+(--lot GTIN/LOT ... | --all-due) --to DIR``: what the retention rules let go, and letting it go;
+``retention images``: no-read pictures past their own limits (:mod:`.images`).
 
 The report prints one JSON line per lot (product, lot, expiry or last event, the day it may
 be archived and why; :mod:`linetrace.central.query.retention`). Archiving writes each lot's
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from linetrace.central.cli.common import add_config, in_database, refuse, settings_of
+from linetrace.central.cli.images import add_images_action
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -53,6 +55,7 @@ def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     which.add_argument("--all-due", action="store_true", help="every lot due today")
     archive.add_argument("--to", type=Path, required=True, metavar="DIR", help="archive folder")
     archive.set_defaults(handler=_archive)
+    add_images_action(actions)
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -95,6 +98,7 @@ def _archive(args: argparse.Namespace) -> int:
     from linetrace.central.query.retention import lots_retention
     from linetrace.central.store import open_engine
     from linetrace.errors import LinetraceError
+    from linetrace.progress import progress
 
     settings = settings_of(args)
     if settings is None:
@@ -111,18 +115,20 @@ def _archive(args: argparse.Namespace) -> int:
             if chosen is None:
                 return 2
             lots = chosen
-        for gtin, lot in lots:
-            try:
-                done = archive_lot(engine, gtin, lot, args.to, today=today)
-            except (LinetraceError, OSError) as exc:
-                failed += 1
-                refuse(args, f"{gtin}/{lot}: {exc}")
-                continue
-            except SQLAlchemyError as exc:  # e.g. a conflict with a writer: nothing removed
-                failed += 1
-                refuse(args, f"{gtin}/{lot}: {short_reason(exc)}")
-                continue
-            print(json.dumps(done.as_json(), ensure_ascii=False))
+        with progress("archiving", total=len(lots), unit="lots") as bar:
+            for gtin, lot in lots:
+                bar.advance()
+                try:
+                    done = archive_lot(engine, gtin, lot, args.to, today=today)
+                except (LinetraceError, OSError) as exc:
+                    failed += 1
+                    refuse(args, f"{gtin}/{lot}: {exc}")
+                    continue
+                except SQLAlchemyError as exc:  # e.g. a conflict with a writer: nothing removed
+                    failed += 1
+                    refuse(args, f"{gtin}/{lot}: {short_reason(exc)}")
+                    continue
+                print(json.dumps(done.as_json(), ensure_ascii=False))
         print(f"archived {len(lots) - failed} of {len(lots)} lots to {args.to}", file=sys.stderr)
     except SQLAlchemyError as exc:
         return refuse(args, f"{short_reason(exc)} (run: linetrace central migrate)")

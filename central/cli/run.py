@@ -19,6 +19,7 @@ __all__ = ["register"]
 
 
 log = logging.getLogger(__name__)
+GRACEFUL_SHUTDOWN_S = 5
 
 
 def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -42,16 +43,16 @@ def _run(args: argparse.Namespace) -> int:
 
     if not migrated(settings):
         return 1
-    if settings.api.host in {"127.0.0.1", "::1", "localhost"}:
-        log.info(
-            "API binds to %s only: it has no accounts or roles yet, so it stays on localhost "
-            "until they exist",
-            settings.api.host,
-        )
-    else:
-        log.warning("API binds to %s without authentication", settings.api.host)
     app = create_app(settings, run_ingest=True)
-    config = uvicorn.Config(app, host=settings.api.host, port=settings.api.port, log_config=None)
+    config = uvicorn.Config(
+        app,
+        host=settings.api.host,
+        port=settings.api.port,
+        log_config=None,
+        # Open live streams (GET /api/stream) would hold a stop for their whole life; the
+        # pages reconnect by themselves, so a stop waits this long for them at most.
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+    )
     server = uvicorn.Server(config)
     # uvicorn turns SIGINT and SIGTERM into a graceful shutdown, which runs the lifespan's
     # exit: the ingest commits and acknowledges what it holds, then disconnects. It then

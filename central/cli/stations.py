@@ -49,6 +49,7 @@ def register(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def _station_add(args: argparse.Namespace) -> int:
+    from linetrace.central.audit import cli_actor, record
     from linetrace.central.derive.stations import StationError, register_station
     from linetrace.central.store import open_engine
 
@@ -63,6 +64,13 @@ def _station_add(args: argparse.Namespace) -> int:
         with engine.begin() as connection:
             registered = register_station(
                 connection, station, gln=args.gln, role=args.role, registered_by="cli"
+            )
+            record(
+                connection,
+                actor=cli_actor(),
+                action="station.register",
+                target=f"station/{station}",
+                details={"gln": args.gln, "role": args.role},
             )
     except StationError as exc:
         print(f"linetrace central station add: {exc}", file=sys.stderr)
@@ -105,12 +113,18 @@ def _station_enable(args: argparse.Namespace) -> int:
 def _station_set_enabled(
     args: argparse.Namespace, station: StationId, enabled: bool, done: str
 ) -> int:
+    from linetrace.central.audit import cli_actor, record
     from linetrace.central.derive.stations import set_enabled
 
     found: list[bool] = []
-    status = in_database(
-        args, lambda connection: found.append(set_enabled(connection, station, enabled))
-    )
+
+    def work(connection: Connection) -> None:
+        found.append(set_enabled(connection, station, enabled))
+        if found[0]:
+            action = "station.enable" if enabled else "station.disable"
+            record(connection, actor=cli_actor(), action=action, target=f"station/{station}")
+
+    status = in_database(args, work)
     if status:
         return status
     if not found[0]:

@@ -26,7 +26,7 @@ central raise their own kinds through the same functions.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -58,6 +58,7 @@ SEVERITIES = ("info", "warning", "critical")
 _KEY_LIMIT = 200
 _KIND_LIMIT = 64
 _MESSAGE_LIMIT = 2000
+_COMMENT_LIMIT = 2000
 
 
 class AlarmNotFound(NotFound):
@@ -79,6 +80,7 @@ class Alarm:
     cleared_at: datetime | None
     acknowledged_by: str | None
     acknowledged_at: datetime | None
+    acknowledged_comment: str | None = None
 
     @property
     def open(self) -> bool:
@@ -159,12 +161,19 @@ def update_alarm(
     return result.rowcount > 0
 
 
-def acknowledge_alarm(conn: Connection, alarm_id: int, by: str) -> Alarm:
-    """Note that ``by`` has seen the alarm (it stays open until its cause is resolved)."""
+def acknowledge_alarm(
+    conn: Connection, alarm_id: int, by: str, comment: str | None = None
+) -> Alarm:
+    """Note that ``by`` has seen the alarm, with what they wrote (it stays open until its
+    cause is resolved). The first acknowledgement stands: a second one changes nothing."""
     conn.execute(
         alarms.update()
         .where(alarms.c.id == alarm_id, alarms.c.acknowledged_at.is_(None))
-        .values(acknowledged_by=by[:128], acknowledged_at=datetime.now(UTC))
+        .values(
+            acknowledged_by=by[:128],
+            acknowledged_at=datetime.now(UTC),
+            acknowledged_comment=comment[:_COMMENT_LIMIT] if comment else None,
+        )
     )
     row = conn.execute(sa.select(alarms).where(alarms.c.id == alarm_id)).mappings().first()
     if row is None:
@@ -179,9 +188,18 @@ def list_alarms(
     station: str | None = None,
     kind: str | None = None,
     limit: int = 100,
+    station_prefixes: Sequence[str] | None = None,
 ) -> list[Alarm]:
-    """Alarms, newest first."""
+    """Alarms, newest first. ``station_prefixes`` (``"hcm1/"``, ``"hcm1/L1/"``): only the
+    alarms of those stations, and the plant-wide ones (no station); None: all."""
     statement = sa.select(alarms).order_by(alarms.c.raised_at.desc(), alarms.c.id.desc())
+    if station_prefixes is not None:
+        statement = statement.where(
+            sa.or_(
+                alarms.c.station.is_(None),
+                *(alarms.c.station.startswith(p, autoescape=True) for p in station_prefixes),
+            )
+        )
     if open_only:
         statement = statement.where(alarms.c.cleared_at.is_(None))
     if station is not None:
@@ -236,4 +254,5 @@ def _alarm(row: RowMapping) -> Alarm:
         cleared_at=row["cleared_at"],
         acknowledged_by=row["acknowledged_by"],
         acknowledged_at=row["acknowledged_at"],
+        acknowledged_comment=row["acknowledged_comment"],
     )

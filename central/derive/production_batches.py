@@ -10,6 +10,7 @@ batch that was running when the item passed the camera.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
@@ -277,9 +278,12 @@ def list_batches(
     lot: str | None = None,
     gtin: str | None = None,
     limit: int = 100,
+    within: Callable[[Any, Any], sa.ColumnElement[bool]] | None = None,
 ) -> list[Batch]:
-    """Batches, most recently started first."""
+    """Batches, most recently started first; ``within(site, line)`` builds a scope clause."""
     statement = sa.select(batches).order_by(batches.c.started_at.desc(), batches.c.id.desc())
+    if within is not None:
+        statement = statement.where(within(batches.c.site, batches.c.line))
     if line is not None:
         statement = statement.where(batches.c.site == line[0], batches.c.line == line[1])
     if state == "open":

@@ -4,8 +4,8 @@ In: MQTT v5 messages on the stations' ``events`` topics (a shared subscription),
 the receiver child process (:mod:`.receiver`, supervised by :mod:`.supervisor`) and
 dead letters an operator replays (:mod:`.replay`), handed to the writer thread through
 :mod:`.handover`. Out: one write batch per transaction
-(:mod:`.write_batch`: validated by :mod:`.validation`, stored, handed to
-:mod:`linetrace.central.derive`), the broker acknowledgements after the commit, the
+(:mod:`.write_batch`: validated by :mod:`.validation`, a no-read's picture taken out of
+its event by :mod:`.snapshots`, stored, handed to :mod:`linetrace.central.derive`), the broker acknowledgements after the commit, the
 stations' retained ``ack`` watermarks (:mod:`.watermarks`) and batch announcements
 (:mod:`.announce`), and the counters (:mod:`.stats`). :mod:`.service` ties it together.
 

@@ -83,7 +83,7 @@ from sqlalchemy.engine import Engine
 from linetrace.backoff import Backoff
 from linetrace.broker.contract.topics import SHARED_GROUP, Channel, subscription
 from linetrace.central.config import CentralSettings
-from linetrace.central.derive.alarm_sweeps import sweep_alarms
+from linetrace.central.derive.alarm_sweeper import AlarmSweeper
 from linetrace.central.derive.progress import all_progress
 from linetrace.central.ingest.handover import Handover
 from linetrace.central.ingest.receiver import Received, ReceiverConfig, ReceiverCounts, State
@@ -121,9 +121,8 @@ IDLE_POLL_S = 0.1
 # A one-line summary of the counters at most this often, when they changed.
 SUMMARY_EVERY_S = 60.0
 # How often the writer re-reads the watermarks (publishing those another instance or a
-# replay moved) and sweeps the gap alarms: a few seconds is nothing against a gap alarm
-# threshold of a minute, and one small query per station table every few seconds is
-# nothing for the database.
+# replay moved): one small query per station table every few seconds is nothing. The
+# alarm sweeps run apart, on their own thread (derive/alarm_sweeper.py).
 SWEEP_EVERY_S = 2.0
 
 
@@ -168,6 +167,7 @@ class Ingest:
             ),
         )
         self._writer = threading.Thread(target=self._write_loop, name="central-ingest-writer")
+        self._sweeper = AlarmSweeper(engine, settings.ingest)
         self._started = False
 
     @property
@@ -231,12 +231,14 @@ class Ingest:
         )
         self._writer.start()
         self._receiver.start()
+        self._sweeper.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop taking messages, commit and acknowledge what was received, then disconnect."""
         if not self._started:
             return
         self._closing = True
+        self._sweeper.stop(timeout)
         if not self._receiver.drain(timeout):
             log.warning("the receiver did not hand over its last batch in %.1f s", timeout)
         self._stopping.set()
@@ -391,16 +393,15 @@ class Ingest:
             log.debug("receiver gone; %s committed messages come again as duplicates", len(acks))
 
     def _sweep(self) -> None:
-        """Publish watermarks moved elsewhere (or all, after a connect); sweep gap alarms."""
+        """Publish watermarks moved elsewhere (or all, after a connect)."""
         if self._republish.is_set() and self.connected:
             self._republish.clear()
             self._watermarks.forget()
         try:
             with self._engine.begin() as connection:
                 progress = all_progress(connection)
-                sweep_alarms(connection, datetime.now(UTC), self._settings.ingest)
         except sa.exc.SQLAlchemyError as exc:
-            log.warning("watermark and gap sweep failed: %s", _first_line(exc))
+            log.warning("watermark sweep failed: %s", _first_line(exc))
             return
         self._watermarks.publish_moved(progress)
 
@@ -410,7 +411,11 @@ class Ingest:
     def _count(self, result: BatchResult, size: int, seconds: float) -> None:
         committed_at = datetime.now(UTC)
         self._counters.add(
-            stored=result.stored, duplicates=result.duplicates, conflicts=result.conflicts
+            stored=result.stored,
+            duplicates=result.duplicates,
+            conflicts=result.conflicts,
+            images_stored=result.images_stored,
+            images_refused=result.images_refused,
         )
         self._counters.set(last_commit_at=committed_at)
         self._counters.batch_seconds.observe((seconds,))

@@ -106,6 +106,8 @@ class IngestStats:
     duplicates: int = 0
     dead_lettered: int = 0
     conflicts: int = 0
+    images_stored: int = 0  # no-read pictures stored apart from their events
+    images_refused: int = 0  # no-read pictures dropped (not a JPEG); their events stored
     acks_published: int = 0
     dropped: int = 0
     acked: int = 0

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from linetrace.broker.contract.messages import ScanEvent, parse_event
 from linetrace.broker.contract.topics import Channel, StationId, TopicError, parse_topic
+from linetrace.central.ingest.snapshots import Snapshot, split_snapshot
 from linetrace.central.store.document import SentDocument
 from linetrace.errors import ContractError
 from linetrace.gs1 import gs1_key_problem
@@ -39,6 +40,8 @@ class Accepted:
     event: ScanEvent
     document: SentDocument  # the text as received; parsed only where a field is read
     station: StationId  # the event's station, built once (it is needed several times)
+    # A no-read's picture, taken out of ``document`` (see :mod:`.snapshots`).
+    image: Snapshot | None = None
 
 
 def accept(topic: str, payload: bytes) -> Accepted:
@@ -55,7 +58,8 @@ def accept(topic: str, payload: bytes) -> Accepted:
         text = payload.decode("utf-8")
     except UnicodeDecodeError:  # the contract refuses it first; kept as a guard
         raise ContractError("payload is not UTF-8") from None
-    return Accepted(event, SentDocument(text), station)
+    document, image = split_snapshot(event.snapshot, SentDocument(text))
+    return Accepted(event, document, station, image)
 
 
 @functools.lru_cache(maxsize=_TOPIC_CACHE_SIZE)

@@ -10,7 +10,8 @@ A batch goes through these steps, all committed together or not at all:
 3. the events are inserted once each (idempotent on ``event_id``), and what central
    derives from new events (batch checks, containment:
    :mod:`linetrace.central.derive.on_stored`) is written; the new events are queued
-   for the relay's targets (:mod:`linetrace.central.relay.queue`);
+   for the relay's targets (:mod:`linetrace.central.relay.queue`); a no-read's picture
+   goes to its own table (:mod:`linetrace.central.ingest.snapshots`);
 4. an ``event_id`` already stored with different content is recorded as a conflict;
 5. the stations' seq progress advances (:mod:`linetrace.central.derive.progress`); the
    caller publishes the new watermarks after the commit.
@@ -51,6 +52,7 @@ from linetrace.central.derive.conflicts import (
 from linetrace.central.derive.on_stored import on_events_stored
 from linetrace.central.derive.progress import advance
 from linetrace.central.derive.stations import admit
+from linetrace.central.ingest.snapshots import comparable, store_images
 from linetrace.central.ingest.validation import Accepted, accept
 from linetrace.central.relay.queue import enqueue_events
 from linetrace.central.store import DeadLetter, event_row, insert_dead_letters, insert_events
@@ -128,6 +130,9 @@ class BatchResult:
     watermarks: dict[StationId, int] = field(default_factory=dict)
     # When each new event was observed at its station (the end-to-end lag metric).
     observed_at: list[datetime] = field(default_factory=list)
+    # No-read pictures stored apart (noread_images), and those dropped as not a JPEG.
+    images_stored: int = 0
+    images_refused: int = 0
 
     @property
     def stored(self) -> int:
@@ -141,6 +146,8 @@ class BatchResult:
         self.refused.update(other.refused)
         self.watermarks.update(other.watermarks)
         self.observed_at += other.observed_at
+        self.images_stored += other.images_stored
+        self.images_refused += other.images_refused
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +238,14 @@ def _write(
     on_events_stored(conn, new_rows)
     # Outside the derivation's savepoint: a queued event must commit with its event.
     enqueue_events(conn, new_rows, options.relay_targets, now)
+    result.images_stored, result.images_refused = store_images(
+        conn,
+        (
+            (item.event, item.accepted.image, item.message.received_at)
+            for event_id in sorted(result.new_event_ids)
+            if (item := first_of[event_id]).accepted.image is not None
+        ),
+    )
     repeats = [
         item
         for item in admitted
@@ -262,7 +277,9 @@ def _conflicts(conn: Connection, repeats: Sequence[_Item]) -> list[Conflict]:
         first: dict[str, Any] | None = stored.get(item.event.event_id)
         if first is None:
             continue  # not visible: nothing to compare with
-        first_hash = stored_hashes.setdefault(item.event.event_id, canonical_sha256(first))
+        first_hash = stored_hashes.setdefault(
+            item.event.event_id, canonical_sha256(comparable(first))
+        )
         second_hash = canonical_sha256(item.accepted.document.parsed())
         if second_hash != first_hash:
             found.append(

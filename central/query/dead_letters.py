@@ -7,6 +7,7 @@ arrive.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -47,8 +48,12 @@ def find_dead_letters(
     include_replayed: bool = False,
     before_id: int | None = None,
     limit: int = 100,
+    topic_prefixes: Sequence[str] | None = None,
 ) -> DeadLetterPage:
-    """Dead letters, newest first; ``before_id`` continues after the previous page."""
+    """Dead letters, newest first; ``before_id`` continues after the previous page.
+
+    ``topic_prefixes``: only those whose topic starts with one of them (a scoped reader's
+    sites and lines); None: all, the plant-wide ones (no station's topic) included."""
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise ValueError(f"limit {limit} is outside 1..{MAX_PAGE_SIZE}")
     statement = sa.select(dead_letters).order_by(dead_letters.c.id.desc()).limit(limit + 1)
@@ -60,6 +65,13 @@ def find_dead_letters(
         statement = statement.where(dead_letters.c.replayed_at.is_(None))
     if before_id is not None:
         statement = statement.where(dead_letters.c.id < before_id)
+    if topic_prefixes is not None:
+        statement = statement.where(
+            sa.or_(
+                sa.false(),
+                *(dead_letters.c.topic.startswith(p, autoescape=True) for p in topic_prefixes),
+            )
+        )
     rows = connection.execute(statement).all()
     letters = [
         StoredDeadLetter(

@@ -30,6 +30,7 @@ __all__ = [
     "EventQuery",
     "StoredEvent",
     "find_events",
+    "stored_event",
 ]
 
 # A page of a thousand events is about a megabyte of JSON: enough for an export loop,
@@ -136,7 +137,7 @@ def find_events(connection: Connection, query: EventQuery) -> EventPage:
         .limit(query.limit + 1)
     )
     rows = connection.execute(statement).mappings().all()
-    page = [_stored(row) for row in rows[: query.limit]]
+    page = [stored_event(row) for row in rows[: query.limit]]
     more = len(rows) > query.limit
     return EventPage(page, page[-1].cursor.encode() if more and page else None)
 
@@ -177,7 +178,8 @@ def _conditions(query: EventQuery) -> list[sa.ColumnElement[bool]]:
     return conditions
 
 
-def _stored(row: RowMapping) -> StoredEvent:
+def stored_event(row: RowMapping) -> StoredEvent:
+    """A stored event from its row: observed_at back in the station's own offset."""
     offset = timezone(timedelta(seconds=row["utc_offset_s"]))
     return StoredEvent(
         payload=row["payload"],

@@ -13,6 +13,9 @@ containment) plus one grouped read of the expiry dates the labels carried:
 
 Dates are calendar dates; "today" is the caller's, so a test (or an operator planning
 ahead) can ask what is due on any day.
+
+Only lots fall due. The audit log never does: it is kept at least as long as the events
+(:mod:`linetrace.central.store.retention` never deletes it).
 """
 
 from __future__ import annotations

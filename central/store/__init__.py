@@ -10,9 +10,17 @@ SQLAlchemy Core throughout: the ingest inserts thousands of rows a second and th
 queries are few and explicit, so an ORM would add cost without saving code.
 """
 
-from linetrace.central.store import relay_tables  # noqa: F401  (its tables join metadata)
+from linetrace.central.store import (
+    alarm_rule_tables,  # noqa: F401  (its tables join metadata)
+    audit_tables,  # noqa: F401  (its tables join metadata)
+    auth_tables,  # noqa: F401  (its tables join metadata)
+    layout_tables,  # noqa: F401  (its tables join metadata)
+    relay_tables,  # noqa: F401  (its tables join metadata)
+    search_indexes,  # noqa: F401  (indexes join events)
+)
 from linetrace.central.store.engine import open_engine, redacted
 from linetrace.central.store.gs1keys import Gs1Keys, extract_keys
+from linetrace.central.store.image_tables import noread_images
 from linetrace.central.store.migrate import current_revision, head_revision, upgrade
 from linetrace.central.store.tables import (
     alarms,
@@ -44,6 +52,7 @@ __all__ = [
     "insert_dead_letters",
     "insert_events",
     "metadata",
+    "noread_images",
     "open_engine",
     "redacted",
     "station_progress",

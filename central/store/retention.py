@@ -10,7 +10,10 @@ finished relay rows, the containment rows of its items, its summaries, and its b
 once no other event's check names them. What stays: a pack event that also packed a
 child of another lot (or of no known lot), since that lot's export still needs it; the
 case and pallet levels above (those rows name no lot); the relay's ledger of accepted
-eventIDs (it keeps a late resend from being captured twice).
+eventIDs (it keeps a late resend from being captured twice); and the audit log, always:
+retention never deletes an audit record, so the log is kept at least as long as the
+events it speaks about (longer, in fact: no rule here ever lets it go, and removing
+records would break its hash chain). The archive itself is recorded in it.
 """
 
 from __future__ import annotations

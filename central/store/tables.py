@@ -189,6 +189,7 @@ alarms = sa.Table(
     sa.Column("cleared_at", UtcDateTime()),
     sa.Column("acknowledged_by", sa.String(128)),
     sa.Column("acknowledged_at", UtcDateTime()),
+    sa.Column("acknowledged_comment", sa.Text(), comment="what the acknowledging person wrote"),
     # Unique while the alarm is open; both backends allow any number of NULLs, so cleared
     # alarms keep their history while a new one with the same key may be raised.
     sa.Column(

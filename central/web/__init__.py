@@ -1,29 +1,13 @@
-"""The operators' web page: a live view of the scan events, served by central itself.
+"""The operators' and auditors' pages, served by central itself.
 
-Plain HTML and a small script with no build step and nothing fetched from the internet,
-so it works on a factory network with no way out.
+Jinja2 templates in the person's language (``render.py``, ``i18n.py``), plain script
+modules and stylesheets in ``static/`` with no build step and nothing fetched from the
+internet, so the pages work on a factory network with no way out. In: the API's answers
+(the pages' scripts call ``/api``). Out: HTML, and the files under ``/static``.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from fastapi import APIRouter
-from fastapi.responses import FileResponse
-from fastapi.staticfiles import StaticFiles
+from linetrace.central.web.pages import STATIC_DIR, router, static_files
 
 __all__ = ["STATIC_DIR", "router", "static_files"]
-
-STATIC_DIR = Path(__file__).with_name("static")
-
-router = APIRouter(tags=["web"], include_in_schema=False)
-
-
-@router.get("/")
-def index() -> FileResponse:
-    return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
-
-
-def static_files() -> StaticFiles:
-    """The page's script and stylesheet, mounted at ``/static``."""
-    return StaticFiles(directory=STATIC_DIR)

@@ -23,12 +23,14 @@ import time
 from collections.abc import Iterator
 from contextlib import closing
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TextIO
 
 from pydantic import ValidationError
 
 from linetrace.broker.contract.messages import EventKind
 from linetrace.edge.camera.frame_source import SourceError
+from linetrace.edge.camera.stills import IMAGE_SUFFIXES
 from linetrace.edge.line.gs1 import to_hri
 from linetrace.edge.line.passage import Passage
 from linetrace.edge.scanner.figures import ScannerStats
@@ -36,6 +38,7 @@ from linetrace.edge.scanner.scanner import Scanner
 from linetrace.edge.scanner.settings import DEFAULT_WORKERS
 from linetrace.edge.vision.formats import DecoderError
 from linetrace.edge.vision.settings import PipelineConfig
+from linetrace.progress import progress, watched
 
 __all__ = ["passage_record", "run_scan", "scan_passages", "scan_summary"]
 
@@ -105,24 +108,48 @@ def run_scan(args: argparse.Namespace) -> int:
 
 
 def _scan(scanner: Scanner, args: argparse.Namespace) -> int:
-    out = sys.stdout
     write = _write_json if args.json else _write_row
-    if not args.json:
-        _write_header(out)
     started = time.perf_counter()
     code = EXIT_OK
-    try:
-        for passage in scan_passages(scanner):
-            write(out, passage)
-    except KeyboardInterrupt:
-        code = EXIT_INTERRUPTED
-        for passage in scanner.finish():
-            write(out, passage)
+    total = frame_total(args.path) if watched() else None
+    with progress("scanning", total=total, unit="frames") as bar:
+        out = sys.stdout  # inside: on a terminal the bar keeps the rows above itself
+        if not args.json:
+            _write_header(out)
+        try:
+            for passage in scan_passages(scanner):
+                write(out, passage)
+                stats = scanner.stats
+                bar.set_completed(stats.decoded + stats.still)
+        except KeyboardInterrupt:
+            code = EXIT_INTERRUPTED
+            for passage in scanner.finish():
+                write(out, passage)
     seconds = time.perf_counter() - started
     if args.stats:
         summary = scan_summary(scanner.stats, seconds)
         print(json.dumps(summary), file=sys.stderr, flush=True)
     return code
+
+
+def frame_total(path: str) -> int | None:
+    """Frames in a video file or images in a folder, for the bar's estimate; None if unknown
+    (a camera, a stream, a file OpenCV cannot count)."""
+    source = Path(path)
+    if source.is_dir():
+        return sum(1 for entry in source.iterdir() if entry.suffix.lower() in IMAGE_SUFFIXES)
+    if not source.is_file():
+        return None
+    if source.suffix.lower() in IMAGE_SUFFIXES:
+        return 1
+    import cv2
+
+    capture = cv2.VideoCapture(str(source))
+    try:
+        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    finally:
+        capture.release()
+    return count if count > 0 else None
 
 
 def _write_json(out: TextIO, passage: Passage) -> None:

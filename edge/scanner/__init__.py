@@ -6,7 +6,8 @@ times, drops, reads).
 
 * ``scanner`` runs the capture process and the decode worker processes
   (``decode_workers``) and feeds what they read, in frame order, to ``pipeline``, which
-  tracks and interprets it (read -> track -> interpret);
+  tracks and interprets it (read -> track -> interpret); ``snapshots`` encodes the
+  no-reads' pictures on a thread of its own, off that loop;
 * ``source_passes`` drives a scanner across passes of a source for the agent (a file
   played again, a camera reopened) and reports its ``figures``; ``settings`` the
   ``[scanner]`` section;

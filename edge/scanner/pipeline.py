@@ -43,6 +43,7 @@ from linetrace.edge.line.region_track import RegionTrack, shifted
 from linetrace.edge.line.regions import RegionTracker
 from linetrace.edge.line.stream_clock import StreamClock
 from linetrace.edge.line.track import PassageTracker, Track
+from linetrace.edge.scanner.snapshots import SnapshotEncoder
 from linetrace.edge.scanner.whole_read import WholeRead, with_whole
 from linetrace.edge.vision.decode import Decoder, Symbol, ZbarDecoder, ZxingDecoder
 from linetrace.edge.vision.formats import (
@@ -53,7 +54,6 @@ from linetrace.edge.vision.reader import FrameReader
 from linetrace.edge.vision.reading import Hint, Reading
 from linetrace.edge.vision.second_read import SecondReader
 from linetrace.edge.vision.settings import PipelineConfig
-from linetrace.edge.vision.snapshot import encode_snapshot
 
 __all__ = ["ScanPipeline", "ScanStats", "build_decoder"]
 
@@ -151,6 +151,8 @@ class ScanPipeline:
         # ``photos`` (a source of separate pictures) decodes each such frame whole at once.
         self._whole = WholeRead()
         self.photos = False
+        # No-read pictures are encoded off this loop (see scanner/snapshots.py).
+        self._snapshots = SnapshotEncoder()
 
     @property
     def stats(self) -> ScanStats:
@@ -292,17 +294,25 @@ class ScanPipeline:
             closed = self._tracker.observe(
                 unread.index, unread.mono, unread.wall, found, paused=paused
             )
-        return self._passages(closed + self._tracker.finish(), self._regions.finish())
+        return self._passages(closed + self._tracker.finish(), self._regions.finish(), final=True)
 
-    def _passages(self, tracks: list[Track], regions: list[RegionTrack]) -> list[Passage]:
-        """In the order first seen: by frame, since the wall clock may have been stepped."""
+    def _passages(
+        self, tracks: list[Track], regions: list[RegionTrack], *, final: bool = False
+    ) -> list[Passage]:
+        """In the order first seen: by frame, since the wall clock may have been stepped.
+
+        A no-read comes out once its picture is encoded (a later call; all by ``final``).
+        """
         found = [(t.first_index, p) for t in tracks if (p := self._passage(t)) is not None]
-        found += [(r.first_index, self._noread(r)) for r in regions if r.is_noread]
+        for region in regions:
+            if region.is_noread:
+                self._snapshots.submit(region.first_index, self._noread(region), region.snapshot)
+        found += self._snapshots.drain() if final else self._snapshots.ready()
         return [passage for _, passage in sorted(found, key=lambda pair: pair[0])]
 
     def _noread(self, region: RegionTrack) -> Passage:
+        """The no-read passage, without its picture yet (the encoder adds it)."""
         self._stats.noreads += 1
-        snapshot = encode_snapshot(region.snapshot) if region.snapshot is not None else None
         logger.info(
             "no-read: a symbol seen in %d frames from %s never decoded",
             region.frames,
@@ -313,7 +323,6 @@ class ScanPipeline:
             first_seen=region.first_seen,
             last_seen=region.last_seen,
             frames=region.frames,
-            snapshot=snapshot,
         )
 
     def _passage(self, track: Track) -> Passage | None:

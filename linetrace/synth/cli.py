@@ -35,7 +35,8 @@ def parse_mix(text: str) -> dict[str, float]:
 
 
 def _conveyor(args: argparse.Namespace) -> int:
-    from linetrace.synth.conveyor import ConveyorSpec, write_conveyor, write_image_folder
+    from linetrace.progress import progress, watched
+    from linetrace.synth.conveyor import ConveyorSpec, plan, write_conveyor, write_image_folder
 
     out: Path = args.out
     options = {
@@ -49,14 +50,16 @@ def _conveyor(args: argparse.Namespace) -> int:
     }
     try:
         spec = ConveyorSpec(**options, **({"mix": args.mix} if args.mix else {}))
-        if out.suffix.lower() in _VIDEO_SUFFIXES:
-            truth = write_conveyor(out, spec)
-        elif out.suffix:
+        if out.suffix and out.suffix.lower() not in _VIDEO_SUFFIXES:
             raise ValueError(
                 f"{out}: give a video ({', '.join(_VIDEO_SUFFIXES)}) or a folder without suffix"
             )
-        else:
-            truth = write_image_folder(out, spec, args.image_format)
+        total = plan(spec).frames if watched() else None
+        with progress("rendering", total=total, unit="frames") as bar:
+            if out.suffix:
+                truth = write_conveyor(out, spec, on_frame=bar.advance)
+            else:
+                truth = write_image_folder(out, spec, args.image_format, on_frame=bar.advance)
     except ValueError as error:
         print(f"linetrace synth conveyor: {error}", file=sys.stderr)
         return 2

@@ -19,7 +19,7 @@ across frames or a check against the batch.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
@@ -69,8 +69,12 @@ def render_frames(spec: ConveyorSpec) -> Iterator[Image]:
 _FOURCC = {".mp4": "mp4v", ".avi": "MJPG"}
 
 
-def write_conveyor(path: Path, spec: ConveyorSpec) -> Truth:
-    """Write the video (``.mp4`` or ``.avi``) and its truth beside it; return the truth."""
+def write_conveyor(
+    path: Path, spec: ConveyorSpec, *, on_frame: Callable[[], None] | None = None
+) -> Truth:
+    """Write the video (``.mp4`` or ``.avi``) and its truth beside it; return the truth.
+
+    ``on_frame`` is called after each frame written (the CLI's progress bar)."""
     fourcc = _FOURCC.get(path.suffix.lower())
     if fourcc is None:
         raise ValueError(f"{path}: video must end in {' or '.join(_FOURCC)}")
@@ -82,6 +86,8 @@ def write_conveyor(path: Path, spec: ConveyorSpec) -> Truth:
     try:
         for frame in frames(spec, layout):
             writer.write(frame)
+            if on_frame is not None:
+                on_frame()
     finally:
         writer.release()
     return _write_truth(path, spec, layout)
@@ -91,8 +97,15 @@ def write_conveyor(path: Path, spec: ConveyorSpec) -> Truth:
 _IMAGE_PARAMS = {".png": [cv2.IMWRITE_PNG_COMPRESSION, 1], ".jpg": [cv2.IMWRITE_JPEG_QUALITY, 95]}
 
 
-def write_image_folder(folder: Path, spec: ConveyorSpec, suffix: str = ".png") -> Truth:
-    """Write each frame as ``folder/000000.png`` (or ``.jpg``), the truth beside the folder."""
+def write_image_folder(
+    folder: Path,
+    spec: ConveyorSpec,
+    suffix: str = ".png",
+    *,
+    on_frame: Callable[[], None] | None = None,
+) -> Truth:
+    """Write each frame as ``folder/000000.png`` (or ``.jpg``), the truth beside the folder;
+    ``on_frame`` is called after each one."""
     params = _IMAGE_PARAMS.get(suffix)
     if params is None:
         raise ValueError(f"image suffix must be one of {', '.join(_IMAGE_PARAMS)}, got {suffix!r}")
@@ -102,6 +115,8 @@ def write_image_folder(folder: Path, spec: ConveyorSpec, suffix: str = ".png") -
         target = folder / f"{index:06d}{suffix}"
         if not cv2.imwrite(str(target), frame, params):
             raise OSError(f"{target}: OpenCV could not write the frame")
+        if on_frame is not None:
+            on_frame()
     return _write_truth(folder, spec, layout)
 
 

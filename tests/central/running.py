@@ -15,6 +15,7 @@ import httpx
 
 from linetrace.broker.mosquitto.local import LocalBroker
 from linetrace.ports import free_port
+from tests.central.auth_helpers import login_headers
 from tests.central.central_main import main
 from tests.central.helpers import STATION
 from tests.conditions import wait_until
@@ -41,6 +42,8 @@ class Service:
 
     def __init__(self, config: Path, password: str, api_port: int, log: Path) -> None:
         self.api = f"http://127.0.0.1:{api_port}"
+        # A bearer token for the protected routes (set by service(); /healthz is open).
+        self.headers: dict[str, str] = {}
         env = {**os.environ, "LINETRACE_CENTRAL_MQTT__PASSWORD": password}
         with log.open("ab") as out:
             self.process = subprocess.Popen(
@@ -100,6 +103,7 @@ def service(tmp_path: Path, broker: LocalBroker, database_url: str) -> Iterator[
     )
     assert main(["central", "station", "add", STATION, "--config", str(config)]) == 0
     running = Service(config, credentials.password, api_port, tmp_path / "central.log")
+    running.headers = login_headers(database_url)
     try:
         running.wait_ready()
         yield running

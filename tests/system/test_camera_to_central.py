@@ -45,12 +45,13 @@ def conveyor(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Truth]:
     return video, write_conveyor(video, spec)
 
 
-def _events(api: str) -> list[dict[str, Any]]:
+def _events(api: str, token: str) -> list[dict[str, Any]]:
     """Every stored event, following the API's cursor."""
     events: list[dict[str, Any]] = []
     url = f"{api}/api/events?limit=500"
     while True:
-        with urllib.request.urlopen(url, timeout=5) as response:
+        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(request, timeout=5) as response:
             page = json.load(response)
         events.extend(page["events"])
         if not page.get("next_cursor"):
@@ -105,6 +106,14 @@ def test_every_readable_item_is_stored_exactly_once(
     )
     register = ["central", "station", "add", STATION, "--config", str(central_toml)]
     subprocess.run(linetrace_argv(*register), check=True, stdout=subprocess.DEVNULL)
+    create = ["central", "token", "create", "system-test", "--role", "auditor"]
+    made = subprocess.run(
+        linetrace_argv(*create, "--config", str(central_toml)),
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    token = made.stdout.strip()
     central = Child(
         "central",
         linetrace_argv("central", "run", "--config", str(central_toml)),
@@ -123,12 +132,12 @@ def test_every_readable_item_is_stored_exactly_once(
         edge_code = edge.process.wait(timeout=DELIVERY_TIMEOUT_S)
         assert edge_code == 0, edge.tail(40)
         deadline = time.monotonic() + 30
-        events = _events(api)
+        events = _events(api, token)
         while len(events) < len(truth.items) and time.monotonic() < deadline:
             time.sleep(0.5)
-            events = _events(api)
+            events = _events(api, token)
         time.sleep(1.0)  # anything late and extra would show now
-        events = _events(api)
+        events = _events(api, token)
         with urllib.request.urlopen(f"{api}/healthz", timeout=5) as response:
             health = json.load(response)
     finally:

@@ -37,6 +37,7 @@ from linetrace.central.store import events, open_engine
 from linetrace.ports import free_port
 from linetrace.processes import Child, linetrace_argv, stop_all
 from linetrace.synth.conveyor import ConveyorSpec, write_conveyor
+from tests.central.auth_helpers import login_headers
 from tests.conditions import wait_until
 from tests.system.tcp_proxy import TcpProxy
 
@@ -323,10 +324,16 @@ def _retained_status(broker: LocalBroker) -> StationStatus:
     return seen[0]
 
 
+# One bearer token per central database, made once it is migrated (central is running).
+_TOKENS: dict[Path, dict[str, str]] = {}
+
+
 def _lost_at_central(stack: Stack) -> int:
     """The events lost that central's open ``events_lost`` alarms of the station count."""
     params = {"kind": "events_lost", "station": STATION}
-    alarms = httpx.get(f"{stack.api}/api/alarms", params=params, timeout=5).json()
+    headers = _TOKENS.setdefault(stack.database, login_headers(f"sqlite:///{stack.database}"))
+    alarms = httpx.get(f"{stack.api}/api/alarms", params=params, headers=headers, timeout=5)
+    alarms = alarms.json()
     return sum(int(alarm["details"]["lost"]) for alarm in alarms)
 
 

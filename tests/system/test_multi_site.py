@@ -266,6 +266,7 @@ def test_a_bridged_site_delivers_every_event_once_and_hears_back(
         started = httpx.post(
             f"{centrals[1].api}/api/batches",
             json={"line": BATCH_LINE, "gtin": GTIN, "lot": "L2611"},
+            headers=centrals[1].headers,
             timeout=5.0,
         )
         assert started.status_code == 201, started.text

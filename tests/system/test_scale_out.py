@@ -27,6 +27,7 @@ from linetrace.broker.mosquitto.local import LocalBroker
 from linetrace.central.store import events, open_engine
 from linetrace.ports import free_port
 from linetrace.processes import Child, linetrace_argv, stop_all
+from tests.central.auth_helpers import login_headers
 from tests.central.helpers import Publisher, events_topic, make_event
 from tests.conditions import wait_until
 
@@ -45,6 +46,8 @@ class Central:
     def __init__(self, name: str, broker: LocalBroker, database_url: str, folder: Path) -> None:
         credentials = broker.service(name)
         self.api = f"http://127.0.0.1:{free_port()}"
+        self.database_url = database_url
+        self._headers: dict[str, str] | None = None
         self.config = folder / f"{name}.toml"
         settings = {
             "state_dir": str(folder / name),
@@ -65,8 +68,16 @@ class Central:
             env={"LINETRACE_CENTRAL_MQTT__PASSWORD": credentials.password},
         )
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """A bearer token, made on first use: the services migrate the database first."""
+        if self._headers is None:
+            self._headers = login_headers(self.database_url)
+        return self._headers
+
     def get(self, path: str) -> Any:
-        return httpx.get(f"{self.api}{path}", timeout=5.0).json()
+        headers = self.headers if path.startswith("/api/") else {}  # /healthz is open
+        return httpx.get(f"{self.api}{path}", headers=headers, timeout=5.0).json()
 
     def ready(self) -> bool:
         if not self.child.running:

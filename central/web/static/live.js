@@ -1,5 +1,6 @@
-// Live view of the newest scan events: polls the API every two seconds.
-"use strict";
+// The newest scan events, polled every two seconds, with the station and code filters.
+import { api, fmtNumber, fmtTime, t } from "/static/app.js";
+import { snapshotButton } from "/static/snapshot.js";
 
 const POLL_MS = 2000; // often enough to watch a line, light on the server
 const LIMIT = 100;
@@ -9,6 +10,8 @@ const tbody = document.querySelector("#events tbody");
 const errorBox = document.getElementById("error");
 const summary = document.getElementById("summary");
 const health = document.getElementById("health");
+
+const KIND_LABELS = { read: t("read"), noread: t("no-read"), pack: t("pack") };
 
 function query() {
   const params = new URLSearchParams({ limit: String(LIMIT) });
@@ -27,58 +30,63 @@ function cell(text) {
 function failedChecks(event) {
   return Object.entries(event.checks || {})
     .filter(([, result]) => !result.passed)
-    .map(([name, result]) => result.detail ? `${name}: ${result.detail}` : name);
+    .map(([name, result]) => (result.detail ? `${name}: ${result.detail}` : name));
+}
+
+// A no-read's kind cell also opens its picture, when one is kept.
+function kindCell(event) {
+  const td = cell(KIND_LABELS[event.kind] || event.kind);
+  const button = snapshotButton(event);
+  if (button) td.append(" ", button);
+  return td;
 }
 
 function row(event) {
   const tr = document.createElement("tr");
   const gs1 = event.gs1 || {};
   const failed = failedChecks(event);
-  tr.className = event.kind === "noread" ? "noread" : (failed.length ? "failed" : "");
+  tr.className = event.kind === "noread" ? "noread" : failed.length ? "failed" : "";
   tr.dataset.eventId = event.event_id;
   tr.append(
-    cell(event.observed_at),
+    cell(fmtTime(event.observed_at, { site: event.site })),
     cell(`${event.site}/${event.line}/${event.station}`),
     cell(String(event.seq)),
-    cell(event.kind),
+    kindCell(event),
     cell(event.symbology),
     cell(gs1["01"]),
     cell(gs1["10"]),
     cell(gs1["21"] || gs1["00"] || (gs1["01"] ? "" : event.text)),
     cell(String(event.frames)),
-    cell(failed.length ? failed.join("; ") : "ok"),
+    cell(failed.length ? failed.join("; ") : t("ok")),
   );
   return tr;
 }
 
 async function refreshEvents() {
   try {
-    const response = await fetch(`/api/events?${query()}`);
-    const body = await response.json();
-    if (!response.ok) {
-      throw new Error(typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail));
-    }
+    const body = await api(`/api/events?${query()}`);
     tbody.replaceChildren(...body.events.map(row));
-    summary.textContent = `${body.events.length} newest events shown`;
+    summary.textContent = t("{count} newest events shown", { count: fmtNumber(body.events.length) });
     errorBox.hidden = true;
   } catch (error) {
-    errorBox.textContent = `Cannot load events: ${error.message}`;
+    errorBox.textContent = t("Cannot load events: {reason}", { reason: error.message });
     errorBox.hidden = false;
   }
 }
 
 async function refreshHealth() {
   try {
-    const response = await fetch("/healthz");
-    const body = await response.json();
+    const body = await api("/healthz");
     health.dataset.state = body.status;
     const ingest = body.ingest;
     health.textContent = ingest
-      ? `${body.status} · ${ingest.stored} stored · ${ingest.dead_lettered} dead-lettered`
-      : body.status;
+      ? t("{status} · {stored} stored · {dead} dead-lettered", {
+        status: t(body.status), stored: fmtNumber(ingest.stored), dead: fmtNumber(ingest.dead_lettered),
+      })
+      : t(body.status);
   } catch (error) {
     health.dataset.state = "down";
-    health.textContent = "central unreachable";
+    health.textContent = t("central unreachable");
   }
 }
 

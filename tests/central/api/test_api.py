@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from linetrace.central.api.app import create_app
 from linetrace.central.store import event_row, head_revision, insert_events, open_engine
 from linetrace.ports import free_port
+from tests.central.auth_helpers import login_headers
 from tests.central.helpers import HCM, central_settings, make_event
 
 RECEIVED = datetime(2025, 3, 1, 1, 30, tzinfo=UTC)
@@ -21,7 +22,9 @@ RECEIVED = datetime(2025, 3, 1, 1, 30, tzinfo=UTC)
 
 @pytest.fixture
 def client(database_url: str) -> Iterator[TestClient]:
-    with TestClient(create_app(central_settings(database_url))) as client:
+    with TestClient(
+        create_app(central_settings(database_url)), headers=login_headers(database_url)
+    ) as client:
         yield client
 
 

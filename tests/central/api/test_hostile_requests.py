@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from linetrace.central.api.app import create_app
+from tests.central.auth_helpers import login_headers
 from tests.central.helpers import GTIN, central_settings
 
 BIG = 2**63  # one past the largest SQL BIGINT
@@ -20,7 +21,9 @@ LARGEST = 2**63 - 1
 
 @pytest.fixture
 def client(database_url: str) -> Iterator[TestClient]:
-    with TestClient(create_app(central_settings(database_url))) as client:
+    with TestClient(
+        create_app(central_settings(database_url)), headers=login_headers(database_url)
+    ) as client:
         yield client
 
 

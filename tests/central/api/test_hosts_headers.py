@@ -17,6 +17,7 @@ from linetrace.central.api.headers import SECURITY_HEADERS
 from linetrace.central.api.hosts import trusted_hosts
 from linetrace.central.config import ApiSettings, CentralSettings, DatabaseSettings
 from linetrace.ports import free_port
+from tests.central.auth_helpers import login_headers
 
 ORIGIN = "http://127.0.0.1:8080"
 
@@ -30,7 +31,9 @@ def client(sqlite_url: str) -> Iterator[TestClient]:
     app = create_app(
         settings(sqlite_url, host="10.0.0.5", allowed_hosts=("central.plant.example",))
     )
-    with TestClient(app, base_url=ORIGIN, raise_server_exceptions=False) as client:
+    with TestClient(
+        app, base_url=ORIGIN, raise_server_exceptions=False, headers=login_headers(sqlite_url)
+    ) as client:
         yield client
 
 
@@ -122,13 +125,13 @@ def test_unusable_allowed_hosts_are_refused_at_start(bad: str) -> None:
 
 
 def test_pages_api_answers_and_errors_carry_the_headers(client: TestClient) -> None:
-    page = client.get("/")
+    page = client.get("/live")
     assert page.status_code == 200
     assert page.headers["Content-Security-Policy"].startswith("default-src 'none'")
     assert "script-src 'self'" in page.headers["Content-Security-Policy"]
     for response, status in (
         (page, 200),
-        (client.get("/static/live.css"), 200),
+        (client.get("/static/app.css"), 200),
         (client.get("/api/events"), 200),
         (client.get("/api/events", params={"limit": "0"}), 422),
         (client.get("/api/batches/999"), 404),
@@ -146,7 +149,8 @@ def test_a_server_error_carries_the_headers(tmp_path: object) -> None:
     down = f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/gone"
     app = create_app(settings(down))
     with TestClient(app, base_url=ORIGIN, raise_server_exceptions=False) as client:
-        response = client.get("/api/stations")
+        # The guard's token look-up is the first to find the database gone.
+        response = client.get("/api/stations", headers={"Authorization": "Bearer lt_x"})
     assert response.status_code >= 500
     assert_secured(response)
 

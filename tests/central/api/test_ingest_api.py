@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from linetrace.central.api.app import create_app
 from linetrace.central.ingest.replay import replay_dead_letters
 from linetrace.central.ingest.write_batch import Inbound, write_batch
+from tests.central.auth_helpers import login_headers
 from tests.central.helpers import STATION, central_settings, events_topic, make_event
 
 NOW = datetime(2025, 3, 1, 1, 0, tzinfo=UTC)
@@ -20,7 +21,9 @@ NOW = datetime(2025, 3, 1, 1, 0, tzinfo=UTC)
 
 @pytest.fixture
 def client(database_url: str) -> Iterator[TestClient]:
-    with TestClient(create_app(central_settings(database_url))) as client:
+    with TestClient(
+        create_app(central_settings(database_url)), headers=login_headers(database_url)
+    ) as client:
         yield client
 
 

@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from linetrace.central.api.app import create_app
+from tests.central.auth_helpers import login_headers
 from tests.central.helpers import GTIN, central_settings
 from tests.central.relay.portal_helpers import PACK_GLN, gln, stored_lot
 from tests.central.trace_helpers import LOT
@@ -18,7 +19,9 @@ PRODUCER = {"name": "Công ty Sữa A", "address": "Bình Dương", "gln": "8938
 
 @pytest.fixture
 def client(database_url: str) -> Iterator[TestClient]:
-    with TestClient(create_app(central_settings(database_url))) as client:
+    with TestClient(
+        create_app(central_settings(database_url)), headers=login_headers(database_url)
+    ) as client:
         yield client
 
 

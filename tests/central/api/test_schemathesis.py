@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 from linetrace.central.api.app import create_app
 from linetrace.central.ingest.write_batch import Inbound, write_batch
 from linetrace.central.store import open_engine
+from tests.central.auth_helpers import login_headers
 from tests.central.helpers import central_settings, events_topic
 from tests.central.relay.portal_helpers import stored_lot
 from tests.central.trace_helpers import item, store
@@ -32,7 +33,14 @@ MAX_EXAMPLES = 50
 CONFIG = schemathesis.Config.from_dict(
     {
         "seed": 12,
-        "generation": {"max-examples": MAX_EXAMPLES, "deterministic": True, "database": "none"},
+        "generation": {
+            "max-examples": MAX_EXAMPLES,
+            "deterministic": True,
+            "database": "none",
+            # Every case carries an admin's token (the fixture below): fuzzing the token
+            # away would only test the guard, which tests/central/auth walks in full.
+            "with-security-parameters": False,
+        },
         "phases": {"stateful": {"enabled": False}},
         "checks": {
             # The document gives each parameter's type and bounds, not the rules behind
@@ -63,12 +71,25 @@ def api(database_url: str) -> Iterator[FastAPI]:
         engine.dispose()
 
 
+@pytest.fixture
+def admin(database_url: str) -> dict[str, str]:
+    """An admin's bearer token: every operation is open to it (tests/central/auth walks
+    the refusals)."""
+    return login_headers(database_url)
+
+
 # The document as the app serves it, from an app on an empty in-memory database that
 # serves nothing else; each test calls its own app in process.
 # (``schemathesis.pytest.from_fixture`` would load one per backend, but its lazy loader
 # does not run on pytest 9.)
-schema = schemathesis.openapi.from_asgi(
-    "/openapi.json", create_app(central_settings("sqlite://")), config=CONFIG
+# (Read from the app itself: /openapi.json, like every route, needs a login.)
+_described = create_app(central_settings("sqlite://"))
+_loaded = schemathesis.openapi.from_dict(_described.openapi(), config=CONFIG)
+_loaded.app = _described  # each case is sent to its own test's app (call_and_validate)
+schema = _loaded.exclude(
+    # A Server-Sent Events stream answers for minutes by design: an in-process call would
+    # wait that long per case. tests/central/dashboard/test_stream.py tests it over HTTP.
+    path="/api/stream"
 )
 
 
@@ -76,6 +97,6 @@ schema = schemathesis.openapi.from_asgi(
 # One database per operation and backend, kept across its examples as a real one would be.
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_every_operation_keeps_its_documented_promises(
-    case: schemathesis.Case[Any], api: FastAPI
+    case: schemathesis.Case[Any], api: FastAPI, admin: dict[str, str]
 ) -> None:
-    case.call_and_validate(app=api)
+    case.call_and_validate(app=api, headers=admin)

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-import uvicorn
+from playwright.sync_api import expect
 
 from linetrace.central.api.app import create_app
+from linetrace.central.auth import Role
 from linetrace.central.store import event_row, insert_events, open_engine
-from linetrace.ports import free_port
+from tests.central.auth_helpers import login
 from tests.central.helpers import central_settings, make_event
+from tests.central.serving import serving
 
 pytestmark = pytest.mark.chromium
 
@@ -22,22 +23,8 @@ pytestmark = pytest.mark.chromium
 @pytest.fixture
 def server(sqlite_url: str) -> Iterator[str]:
     """``linetrace central``'s app under uvicorn on a free port, in this process."""
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(central_settings(sqlite_url)), host="127.0.0.1", port=port, log_level="warning"
-    )
-    uvicorn_server = uvicorn.Server(config)
-    thread = threading.Thread(target=uvicorn_server.run, daemon=True)
-    thread.start()
-    deadline = datetime.now(UTC).timestamp() + 10
-    while not uvicorn_server.started:
-        assert datetime.now(UTC).timestamp() < deadline, "uvicorn did not start"
-        thread.join(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        uvicorn_server.should_exit = True
-        thread.join(10)
+    with serving(create_app(central_settings(sqlite_url))) as url:
+        yield url
 
 
 def seed(url: str, *events: Any) -> None:
@@ -58,7 +45,7 @@ def test_live_page_lists_events_and_filters_by_code(
     seed(sqlite_url, *(make_event(seq) for seq in range(1, 6)), make_event(6, kind="noread"))
     page = chromium.new_page()
     try:
-        page.goto(server + "/")
+        login(page, server, sqlite_url, Role.OPERATOR, next_path="/live")
         rows = page.locator("#events tbody tr")
         rows.first.wait_for(timeout=10_000)
         assert rows.count() == 6
@@ -67,21 +54,21 @@ def test_live_page_lists_events_and_filters_by_code(
         page.locator("#health").filter(has_text="ok").wait_for(timeout=10_000)
 
         page.fill("input[name=code]", "000003")
-        page.click("button[type=submit]")
-        page.wait_for_function(
-            "document.querySelectorAll('#events tbody tr').length === 1", timeout=10_000
-        )
+        page.click("#filters button[type=submit]")
+        expect(rows).to_have_count(1, timeout=10_000)
         assert "000003" in rows.first.inner_text()
     finally:
         page.close()
 
 
-def test_live_page_shows_a_bad_filter_as_an_error(chromium: Any, server: str) -> None:
+def test_live_page_shows_a_bad_filter_as_an_error(
+    chromium: Any, server: str, sqlite_url: str
+) -> None:
     page = chromium.new_page()
     try:
-        page.goto(server + "/")
+        login(page, server, sqlite_url, Role.OPERATOR, next_path="/live")
         page.fill("input[name=station]", "not-a-station")
-        page.click("button[type=submit]")
+        page.click("#filters button[type=submit]")
         error = page.locator("#error")
         error.wait_for(state="visible", timeout=10_000)
         assert "Cannot load events" in error.inner_text()

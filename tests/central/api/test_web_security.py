@@ -10,14 +10,17 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-import uvicorn
+from playwright.sync_api import expect
 
 from linetrace.central.api.app import create_app
+from linetrace.central.auth import Role
 from linetrace.central.store import open_engine
 from linetrace.central.store.trace_tables import batches
 from linetrace.ports import free_port
 from tests.central.api.test_web import seed
+from tests.central.auth_helpers import login
 from tests.central.helpers import GTIN, central_settings, make_event
+from tests.central.serving import serving
 from tests.central.trace_helpers import add_product, open_batch
 from tests.conditions import wait_until
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS
@@ -38,18 +41,8 @@ EVIL = "evil.example"
 def central(sqlite_url: str) -> Iterator[tuple[str, int]]:
     """Central's app under uvicorn on 127.0.0.1 and a free port: (base URL, port)."""
     port = free_port()
-    config = uvicorn.Config(
-        create_app(central_settings(sqlite_url)), host="127.0.0.1", port=port, log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_until(lambda: server.started, 10)
-    try:
-        yield f"http://127.0.0.1:{port}", port
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with serving(create_app(central_settings(sqlite_url)), port) as url:
+        yield url, port
 
 
 @pytest.fixture
@@ -109,16 +102,16 @@ def test_the_live_page_works_under_its_policy(
     page.on("console", lambda message: console.append(message.text))
     page.add_init_script(RECORD_VIOLATIONS)
     try:
-        response = page.goto(central[0] + "/")
+        login(page, central[0], sqlite_url, Role.OPERATOR, next_path="/live")
+        response = page.goto(central[0] + "/live")
+        assert response is not None
         assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
         rows = page.locator("#events tbody tr")
         rows.first.wait_for(timeout=10_000)
         page.locator("#health").filter(has_text="ok").wait_for(timeout=10_000)
         page.fill("input[name=code]", "000002")
-        page.click("button[type=submit]")
-        page.wait_for_function(
-            "document.querySelectorAll('#events tbody tr').length === 1", timeout=10_000
-        )
+        page.click("#filters button[type=submit]")
+        expect(rows).to_have_count(1, timeout=10_000)
         assert page.evaluate("window.cspViolations") == []
         assert not [text for text in console if "Content Security Policy" in text]
 
@@ -141,7 +134,7 @@ def test_another_site_cannot_frame_the_page(
     html["html"] = f'<iframe id="f" src="{central[0]}/"></iframe>'.encode()
     page = chromium.new_page()
     try:
-        page.goto(origin + "/")
+        page.goto(origin + "/live")
         wait_until(lambda: len(page.frames) == 2 and page.frames[1].url != "about:blank", 10)
         frame = page.frames[1]
         frame.wait_for_load_state()
@@ -169,7 +162,7 @@ def test_a_rebound_host_name_cannot_drive_the_api(
     try:
         page = browser.new_page()
         # The page the attacker's origin now gets from central: refused.
-        response = page.goto(f"http://{EVIL}:{central[1]}/")
+        response = page.goto(f"http://{EVIL}:{central[1]}/live")
         assert response.status == 400
         assert page.locator("#events").count() == 0
         statuses = page.evaluate(
@@ -202,7 +195,7 @@ def test_another_sites_page_cannot_close_a_batch(
     html["html"] = b"<p>a page of another site</p>"
     page = chromium.new_page()
     try:
-        page.goto(origin + "/")
+        page.goto(origin + "/live")
         # A "simple" request needs no CORS preflight: the browser sends it as it is.
         page.evaluate(
             # (Its answer is then withheld by Cross-Origin-Resource-Policy: the fetch fails.)
@@ -210,11 +203,12 @@ def test_another_sites_page_cannot_close_a_batch(
             " catch (e) {} }",
             f"{central[0]}/api/batches/{first.id}/close",
         )
-        # The same request from central's own page does close a batch: the browser sends
-        # it, and only the origin differs.
-        page.goto(central[0] + "/")
+        # The same request from central's own page, signed in, does close a batch: only
+        # the origin differs (and the session's CSRF token, which another site cannot read).
+        login(page, central[0], sqlite_url, Role.OPERATOR, next_path="/live")
         status = page.evaluate(
-            "async (url) => (await fetch(url, {method: 'POST'})).status",
+            """async (url) => (await fetch(url, {method: 'POST', headers: {'X-CSRF-Token':
+                document.querySelector('meta[name="csrf-token"]').content}})).status""",
             f"{central[0]}/api/batches/{second.id}/close",
         )
         assert status == 200
@@ -224,7 +218,9 @@ def test_another_sites_page_cannot_close_a_batch(
         page.close()
 
 
-def test_the_api_docs_page_works_with_no_way_out(chromium: Any, central: tuple[str, int]) -> None:
+def test_the_api_docs_page_works_with_no_way_out(
+    chromium: Any, central: tuple[str, int], sqlite_url: str
+) -> None:
     """/docs renders the operations from central's own files: any request that would leave
     the host is refused, as on a plant network, and none is even attempted."""
     page = chromium.new_page()
@@ -240,7 +236,9 @@ def test_the_api_docs_page_works_with_no_way_out(chromium: Any, central: tuple[s
     page.route("**/*", refuse_outside)
     page.add_init_script(RECORD_VIOLATIONS)
     try:
+        login(page, central[0], sqlite_url, Role.AUDITOR, next_path="/docs")
         response = page.goto(central[0] + "/docs")
+        assert response is not None
         assert response.status == 200
         page.locator(".opblock-summary-path", has_text="/api/events").first.wait_for(timeout=20_000)
         assert leaving == []

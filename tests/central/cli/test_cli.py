@@ -119,7 +119,8 @@ def test_run_serves_what_it_ingests_and_stops_cleanly_on_a_signal(
         pub.publish(events_topic(), b"junk")
 
         def served() -> bool:
-            body = httpx.get(f"{central.api}/api/events", timeout=1.0).json()
+            answer = httpx.get(f"{central.api}/api/events", headers=central.headers, timeout=1.0)
+            body = answer.json()
             return [e["seq"] for e in body["events"]] == [1]
 
         wait_until(served)
@@ -130,7 +131,7 @@ def test_run_serves_what_it_ingests_and_stops_cleanly_on_a_signal(
         # A clean stop exits 0: systemd counts 143 ("ended by SIGTERM") as a failure.
         assert central.stop(stop_with) == 0
     log = central.log.read_text()
-    assert "binds to 127.0.0.1 only" in log
+    assert "Uvicorn running on http://127.0.0.1:" in log
     assert "ingest stopped: {'received': 2, 'stored': 1, 'duplicates': 0, 'dead_lettered': 1" in log
     assert "Application shutdown complete" in log
 

@@ -14,6 +14,7 @@ from linetrace.central.api.app import create_app
 from linetrace.central.config import CentralSettings, DatabaseSettings
 from linetrace.central.relay import queue
 from linetrace.central.store import open_engine, upgrade
+from tests.central.auth_helpers import login_headers
 from tests.central.central_main import main
 from tests.central.relay.relay_helpers import queue_rows, reads, state_counts, store_queued
 
@@ -77,7 +78,11 @@ def test_the_api_shows_and_retries(tmp_path: Path) -> None:
             rows = queue.claim(connection, "repo", "w", 10, datetime.now(UTC), 60)
             queue.mark_rejected(connection, {rows[0].id: "bad"}, "w", datetime.now(UTC))
         settings = CentralSettings(database=DatabaseSettings(url=url))
-        with TestClient(create_app(settings, engine=engine), base_url="http://localhost") as client:
+        with TestClient(
+            create_app(settings, engine=engine),
+            base_url="http://localhost",
+            headers=login_headers(url),
+        ) as client:
             status = client.get("/api/relay").json()
             [target] = status["targets"]
             assert target["counts"]["rejected"] == 1

@@ -29,6 +29,7 @@ from linetrace.central.derive.production_batches import (
     start_batch,
 )
 from linetrace.central.store.trace_tables import batches, event_checks
+from tests.central.auth_helpers import login_headers
 from tests.central.central_main import main
 from tests.central.helpers import GTIN, STATION, central_settings, make_event
 from tests.central.running import write_config
@@ -49,7 +50,9 @@ SECOND_STATION = "hcm1/L1/check-2"
 
 @pytest.fixture
 def client(database_url: str) -> Iterator[TestClient]:
-    with TestClient(create_app(central_settings(database_url))) as client:
+    with TestClient(
+        create_app(central_settings(database_url)), headers=login_headers(database_url)
+    ) as client:
         yield client
 
 

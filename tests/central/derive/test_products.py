@@ -20,6 +20,7 @@ from linetrace.central.derive.products import (
 )
 from linetrace.errors import InvalidCode
 from linetrace.gs1 import gtin14
+from tests.central.auth_helpers import login_headers
 from tests.central.central_main import main
 from tests.central.helpers import GTIN, central_settings
 from tests.central.running import write_config
@@ -39,7 +40,9 @@ FULL = {
 
 @pytest.fixture
 def client(database_url: str) -> Iterator[TestClient]:
-    with TestClient(create_app(central_settings(database_url))) as client:
+    with TestClient(
+        create_app(central_settings(database_url)), headers=login_headers(database_url)
+    ) as client:
         yield client
 
 

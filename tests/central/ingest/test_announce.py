@@ -24,6 +24,7 @@ from linetrace.broker.mosquitto.local import LocalBroker
 from linetrace.central.api.app import create_app
 from linetrace.central.derive.production_batches import BatchStart, start_batch
 from linetrace.central.store import open_engine
+from tests.central.auth_helpers import login_headers
 from tests.central.helpers import GTIN, STATION, central_settings, register
 from tests.central.trace_helpers import LINE, LOT, add_product
 from tests.conditions import wait_until
@@ -96,7 +97,9 @@ def central(mqtt_broker: LocalBroker, database_url: str) -> Iterator[TestClient]
         add_product(engine)
     finally:
         engine.dispose()
-    with TestClient(create_app(settings, run_ingest=True)) as client:
+    with TestClient(
+        create_app(settings, run_ingest=True), headers=login_headers(database_url)
+    ) as client:
         wait_until(lambda: client.app.state.ingest.subscribed)  # type: ignore[attr-defined]
         yield client
 

@@ -14,10 +14,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from linetrace.central.api.app import create_app
+from linetrace.central.auth.roles import Role
 from linetrace.central.derive.codes import MalformedCode, NotAnInstance
 from linetrace.central.derive.production_batches import Batch
 from linetrace.central.query.code_trace import CodeNotFound, trace_code
 from linetrace.central.query.lot_trace import LotNotFound, trace_lot
+from tests.central.auth_helpers import login_headers
 from tests.central.central_main import main
 from tests.central.helpers import GTIN, STATION, central_settings, make_event
 from tests.central.running import write_config
@@ -65,7 +67,9 @@ def plant(engine: Engine) -> Batch:
 
 @pytest.fixture
 def client(database_url: str) -> Iterator[TestClient]:
-    with TestClient(create_app(central_settings(database_url))) as client:
+    with TestClient(
+        create_app(central_settings(database_url)), headers=login_headers(database_url)
+    ) as client:
         yield client
 
 
@@ -252,3 +256,20 @@ def test_cli_prints_traces_as_json(
     assert "nothing stored names" in capsys.readouterr().err
     assert main(["central", "trace", "(01)1", "--config", config]) == 2
     assert "not a GS1" in capsys.readouterr().err
+
+
+def test_api_traces_show_a_scoped_reader_only_their_lines(database_url: str, plant: Batch) -> None:
+    """Another line's reader finds nothing (404, not 403: no confirmation that it exists);
+    a reader of this line sees it all."""
+    app = create_app(central_settings(database_url))
+    code = quote(f"(01){GTIN}(21)000002", safe="")
+    other = login_headers(database_url, Role.AUDITOR, ("hcm1/L2",))
+    own = login_headers(database_url, Role.AUDITOR, ("hcm1/L1",))
+    with TestClient(app) as client:
+        for path in (f"/api/traces/code/{code}", f"/api/traces/lot/{LOT}"):
+            refused = client.get(path, headers=other)
+            assert refused.status_code == 404, refused.text
+            assert "scope" in refused.json()["detail"]
+            assert client.get(path, headers=own).status_code == 200
+        seen = client.get(f"/api/traces/code/{code}", headers=own).json()
+        assert {s["station"] for s in seen["sightings"]} == {STATION, PACKER}
