@@ -190,10 +190,14 @@ def _design(
     )
 
 
-def lay_out(spec: ConveyorSpec) -> Layout:
-    """Every item's place and look, drawn from the seed; nothing is rendered but labels."""
+def lay_out(spec: ConveyorSpec, codes: CodeFactory | None = None) -> Layout:
+    """Every item's place and look, drawn from the seed; nothing is rendered but labels.
+
+    ``codes``: the label data to draw from (default: a fresh factory on the seed); the demo
+    passes one that lives across videos, so serials keep rising from one to the next.
+    """
     profile = PROFILES[Level(spec.degradation)]
-    codes = CodeFactory(spec.seed)
+    codes = codes if codes is not None else CodeFactory(spec.seed)
     symbologies, weights = _weights(spec)
     probabilities = np.array(weights) / sum(weights)
     items: list[Item] = []
