@@ -47,9 +47,9 @@ log = logging.getLogger(__name__)
 # A look every half second keeps an event's way from broker to page well under 2 s
 # (ingest batch + commit + this + the browser), at one small indexed query per look.
 POLL_S = 0.5
-# A few seconds of a busy line for one client: room for a burst, small enough that a
-# stalled browser costs little memory before it is dropped from.
-QUEUE_SIZE = 512
+# A few looks of a busy plant (1,000 events/s) for one client: room for bursts, small
+# enough that a stalled browser costs a few MB before it is dropped from.
+QUEUE_SIZE = 2048
 
 
 @dataclass(frozen=True, slots=True)

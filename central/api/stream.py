@@ -103,9 +103,18 @@ async def _events(request: Request, wanted: Wanted) -> AsyncIterator[str]:
             except TimeoutError:
                 yield ": keepalive\n\n"
                 continue
-            yield _format(message)
+            # What else is queued goes in the same write: one send per burst, not per
+            # event, so a busy line's stream keeps up instead of filling the queue.
+            burst = [message]
+            while len(burst) < MAX_BURST and not subscriber.queue.empty():
+                burst.append(subscriber.queue.get_nowait())
+            yield "".join(_format(queued) for queued in burst)
     finally:
         hub.unsubscribe(subscriber)
+
+
+# Most messages sent in one write (a burst of one look at a busy plant fits).
+MAX_BURST = 500
 
 
 def _format(message: Message) -> str:
