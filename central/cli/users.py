@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 from linetrace.central.cli.common import add_config, in_database, positive, refuse
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from sqlalchemy.engine import Connection
 
 __all__ = ["register"]
@@ -150,16 +152,29 @@ def _user_list(args: argparse.Namespace) -> int:
 def _user_disable(args: argparse.Namespace) -> int:
     from linetrace.central.auth.accounts import disable_user
 
+    return _change_one(
+        args, disable_user, "user.disable", f"user:{args.name}", f"no user {args.name!r}"
+    )
+
+
+def _change_one(
+    args: argparse.Namespace,
+    change: Callable[[Connection, str], bool],
+    action: str,
+    target: str,
+    missing: str,
+) -> int:
+    """``change`` the record named ``args.name`` and audit it, or refuse: none such."""
     found: list[bool] = []
 
     def work(connection: Connection) -> None:
-        found.append(disable_user(connection, args.name))
+        found.append(change(connection, args.name))
         if found[0]:
-            _audit(connection, "user.disable", f"user:{args.name}", {})
+            _audit(connection, action, target, {})
 
     status = in_database(args, work)
     if status == 0 and not found[0]:
-        return refuse(args, f"no user {args.name!r}")
+        return refuse(args, missing)
     return status
 
 
@@ -259,14 +274,6 @@ def _token_list(args: argparse.Namespace) -> int:
 def _token_revoke(args: argparse.Namespace) -> int:
     from linetrace.central.auth.tokens import revoke_token
 
-    found: list[bool] = []
-
-    def work(connection: Connection) -> None:
-        found.append(revoke_token(connection, args.name))
-        if found[0]:
-            _audit(connection, "token.revoke", f"token:{args.name}", {})
-
-    status = in_database(args, work)
-    if status == 0 and not found[0]:
-        return refuse(args, f"no live token {args.name!r}")
-    return status
+    return _change_one(
+        args, revoke_token, "token.revoke", f"token:{args.name}", f"no live token {args.name!r}"
+    )
