@@ -1,7 +1,9 @@
 """A whole lot's export (CSV and EPCIS 2.0 JSON-LD) over a million stored events.
 
-One lot of ``--events`` read events (one GTIN, one lot, serials 1..N on one station) is
-written straight into a migrated database by the database itself, as
+One lot of ``--events`` read events (one GTIN, one lot, serials 1..N on one registered
+labelling station, inside a production batch with its order, production date and expiry:
+what a real line's reads are mapped with) is written straight into a migrated database
+by the database itself, as
 ``harness.traceset`` does: a million rows through Python would take minutes, and the
 figure wanted is the export's time, not the ingest's. Then each format is streamed to a
 byte counter through the same generators the API answers with, and timed; the goal is
@@ -27,7 +29,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -39,6 +41,8 @@ from linetrace.central.relay.epcis.lot_export import csv_chunks, epcis_chunks, l
 from linetrace.central.relay.epcis.mapping import map_rows
 from linetrace.central.relay.epcis.sources import facts_for
 from linetrace.central.store import events, open_engine, upgrade
+from linetrace.central.store.tables import stations
+from linetrace.central.store.trace_tables import batches, products
 
 GTIN = "08938500000010"
 LOT = "BENCH1"
@@ -134,9 +138,32 @@ def _load(engine: Engine, count: int) -> float:
         connection.execute(sa.text(_LOAD_POSTGRES if postgres else _LOAD_SQLITE), {"count": count})
         for index in events.indexes:
             index.create(connection)
+        _plant(connection)
         if postgres:
             connection.exec_driver_sql("ANALYZE events")
     return time.perf_counter() - began
+
+
+def _plant(connection: sa.Connection) -> None:
+    """The station, product and batch the lot's reads were made at."""
+    since = datetime(2025, 3, 1, tzinfo=UTC)
+    connection.execute(
+        stations.insert().values(
+            site="bench", line="L1", station="label-1", gln="8938500000010", role="labelling",
+            registered_at=since, registered_by="cli", enabled=True,
+        )
+    )  # fmt: skip
+    connection.execute(
+        products.insert().values(
+            gtin=GTIN, name="Bench product", standards=[], created_at=since, updated_at=since
+        )
+    )
+    connection.execute(
+        batches.insert().values(
+            site="bench", line="L1", gtin=GTIN, lot=LOT, expiry=date(2027, 2, 28),
+            production_date=date(2025, 3, 1), production_order="PO-BENCH", started_at=since,
+        )
+    )  # fmt: skip
 
 
 def _timed(

@@ -15,38 +15,52 @@ SHA-256. The output is the generic path's byte for byte:
   letters-and-digits serial, a seq a float holds exactly), so the value written is the
   value hashed; tests compare both paths on generated events.
 
-Flows in: one stored read (columns :data:`FIELDS`) with its station's facts and batch.
-Flows out: its (eventID, eventTime, JSON text), or None when the generic path must map it.
+Flows in: a page of stored rows (columns :data:`FIELDS`), its batches and failed checks.
+Flows out: each plain read's JSON text or CSV line; which rows the generic path must map.
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
-from collections.abc import Mapping, Sequence
+import operator
+from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from linetrace.central.derive.production_batches import Batch
 from linetrace.central.relay.epcis.documents import encode
 from linetrace.central.relay.epcis.hashing import HASH_PREFIX, HASH_SUFFIX, Hasher
 from linetrace.central.relay.epcis.mapping import MappedEvent, StationFacts, map_row
-from linetrace.central.relay.epcis.vocabulary import ADDED_ROLES, LINETRACE_NS
+from linetrace.central.relay.epcis.vocabulary import LINETRACE_NS
 
-__all__ = ["FIELDS", "FastEvents", "Row", "generic_row", "stored_time", "uuid_text"]
+__all__ = [
+    "FIELDS",
+    "FastEvents",
+    "PageBatches",
+    "Row",
+    "StationKey",
+    "generic_row",
+    "stored_time",
+    "uuid_text",
+]
 
 # The columns the export reads, in this order (see lot_export's query). ``event_id`` comes
 # as text (hex digits, or the dashed form), ``observed_at`` as UTC text
 # ``YYYY-MM-DD HH:MM:SS.ffffff`` on both backends, ``payload`` as JSON text: what the
-# drivers give without building objects. The payload is None where the mapping needs
-# nothing of it (lot_export's query says where).
+# drivers give without building objects. The payload is None for reads: the one value of
+# it a read's mapping takes, AI 11 (a production date) at a station that commissions
+# codes, comes as ``produced`` (lot_export's query picks it out).
 FIELDS = (
     "event_id", "site", "line", "station", "seq", "kind", "observed_at", "utc_offset_s",
-    "symbology", "gtin", "serial", "lot", "sscc", "expiry", "payload",
+    "symbology", "gtin", "serial", "lot", "sscc", "expiry", "payload", "produced",
 )  # fmt: skip
 Row = Sequence[Any]
+StationKey = tuple[str, str, str]  # site, line, station
 _SEQ = "{" + LINETRACE_NS + "}seq="
 _EVENT_ID = "{" + LINETRACE_NS + "}eventId="
 _EXACT = 2**53  # a seq beyond this is canonicalised through a float: not ours to guess
@@ -75,8 +89,11 @@ def generic_row(row: Row) -> dict[str, Any]:
     found = dict(zip(FIELDS, row, strict=True))
     found["event_id"] = UUID(uuid_text(row[0]))
     found["observed_at"] = stored_time(row[6])
-    payload = row[14]
-    found["payload"] = {} if payload is None else json.loads(payload)
+    payload, produced = row[14], found.pop("produced")
+    if payload is not None:
+        found["payload"] = json.loads(payload)
+    else:
+        found["payload"] = {} if produced is None else {"gs1": {"11": produced}}
     return found
 
 
@@ -93,79 +110,134 @@ class _Template:
     hash_a: str  # after the link, up to the eventId piece
     hash_b: str  # between the eventId value and the seq piece
     hash_c: str  # after the seq value
+    csv: tuple[str, str, str] | None  # a CSV line around time, serial, eventID and event id
     seconds: dict[str, str] = field(default_factory=dict)  # UTC second -> local, kept
+
+    def parts(self) -> tuple[str, str, str, str, str, str, str, str, tuple[str, str, str] | None]:
+        """The pieces, in the order the export's loop unpacks them once per run of rows."""
+        return (
+            self.offset, self.json_time_end, self.json_mid, self.json_tail, self.hash_offset,
+            self.hash_a, self.hash_b, self.hash_c, self.csv,
+        )  # fmt: skip
+
+
+class PageBatches(Protocol):
+    """The batch open on each row's line at its time, for one page (lot_rows builds it)."""
+
+    @property
+    def steady(self) -> bool:
+        """No batch starts or ends inside the page: each line's rows share one batch."""
+
+    def __call__(self, row: Row) -> Batch | None: ...
 
 
 class FastEvents:
-    """Templates per shape for one export (one hasher, one station table)."""
+    """Templates per shape for one export (one hasher; station facts by station key)."""
 
-    def __init__(self, hasher: Hasher) -> None:
+    def __init__(self, hasher: Hasher, station_of: Callable[[StationKey], StationFacts | None]):
         self._hasher = hasher
+        self._station_of = station_of
         self._templates: dict[tuple[Any, ...], _Template | None] = {}
 
-    def event(
-        self,
-        row: Row,
-        uuid: str,
-        station: StationFacts | None,
-        batch: Batch | None,
-        *,
-        text: bool,
-    ) -> tuple[str, str, str | None] | None:
-        """(eventID, eventTime, JSON text if ``text``) of a plain read, or None: map it
-        the generic way (so is the first read of each shape: its template comes of it).
-        ``uuid``: the row's event id as :func:`uuid_text` gives it."""
-        serial = row[10]
-        seq = row[4]
-        at = row[6]
-        if (
-            row[5] != "read"
-            or serial is None
-            or row[9] is None
-            or not (serial.isascii() and serial.isalnum())
-            or not -_EXACT < seq < _EXACT
-            or len(at) != _TIME_TEXT
-        ):
-            return None
-        role = station.role if station is not None else None
-        adds = role is not None and role.lower() in ADDED_ROLES
-        key = (
-            row[1], row[2], row[3], None if batch is None else batch.id, row[9], row[11],
-            row[12], row[13], _produced(row[14]) if adds else None, row[8], row[7],
-        )  # fmt: skip
-        if key not in self._templates:
-            self._templates[key] = self._template(row, station, batch)
-            return None
-        template = self._templates[key]
-        if template is None:
-            return None
-        second = at[:19]
-        prefix = template.seconds.get(second)
-        if prefix is None:
-            prefix = _second(template, second)
-        local = f"{prefix}{at[19:23]}{template.offset}"
-        seq_text = str(seq)
-        prehash = (
-            f"eventType=ObjectEventeventTime={at[:10]}T{at[11:23]}Z{template.hash_offset}"
-            f"{serial}{template.hash_a}{_EVENT_ID}{uuid}{template.hash_b}{_SEQ}{seq_text}"
-            f"{template.hash_c}"
-        )
-        event_id = HASH_PREFIX + hashlib.sha256(prehash.encode()).hexdigest() + HASH_SUFFIX
-        if not text:
-            return event_id, local, None
-        body = (
-            f'{{"eventID":"{event_id}{_JSON_HEAD}{local}{template.json_time_end}{serial}'
-            f'{template.json_mid}{seq_text},"lt:eventId":"{uuid}{template.json_tail}'
-        )
-        return event_id, local, body
+    def page(
+        self, rows: Sequence[Row], batch_of: PageBatches, failed: Container[str], *, text: bool
+    ) -> tuple[list[str | None], list[int]]:
+        """Each row's JSON text (``text``) or CSV line, and the indexes of the rows left
+        None for the generic path: all but plain reads, reads with ``failed`` checks (by
+        dashed event id), and each shape's first read (its template comes of it).
 
-    def _template(
-        self, row: Row, station: StationFacts | None, batch: Batch | None
-    ) -> _Template | None:
-        mapped = map_row(generic_row(row), station, (), batch, self._hasher)
-        return None if mapped is None else _cut(mapped, row, self._hasher)
+        One loop with its lookups hoisted: at a million rows each attribute or call per
+        row is a measurable share of the export.
+        """
+        done: list[str | None] = []
+        declined: list[int] = []
+        append, decline = done.append, declined.append
+        known: dict[tuple[Any, ...], _Template | None] = {}  # this page's shapes
+        steady, sha256, prefix, suffix = batch_of.steady, hashlib.sha256, HASH_PREFIX, HASH_SUFFIX
+        last_shape: tuple[Any, ...] | None = None
+        last_second: str | None = None
+        template: _Template | None = None
+        second_text = offset = time_end = json_mid = json_tail = hash_offset = hash_a = ""
+        hash_b = hash_c = ""
+        csv_parts: tuple[str, str, str] | None = None
+        for index, row in enumerate(rows):
+            serial, seq, at, uuid = row[10], row[4], row[6], row[0]
+            if len(uuid) == 32:  # SQLite's hex digits (lower case: SQLAlchemy writes them)
+                uuid = f"{uuid[:8]}-{uuid[8:12]}-{uuid[12:16]}-{uuid[16:20]}-{uuid[20:]}".lower()
+            elif len(uuid) != 36 or not uuid.islower():
+                uuid = uuid_text(uuid)
+            if (
+                serial is None
+                or not (serial.isascii() and serial.isalnum())
+                or not -_EXACT < seq < _EXACT
+                or len(at) != _TIME_TEXT
+                or uuid in failed
+            ):
+                append(None)
+                decline(index)
+                continue
+            shape = _SHAPE(row)
+            if not steady:
+                batch = batch_of(row)
+                shape = (*shape, None if batch is None else batch.id)
+            if shape != last_shape:  # rows of a shape come in runs: one compare, no hash
+                template = known.get(shape, _UNSEEN)
+                if template is _UNSEEN:
+                    template, fresh = self._template_for(row, batch_of(row))
+                    known[shape] = template
+                    if fresh:
+                        last_shape = None
+                        append(None)
+                        decline(index)
+                        continue
+                last_shape, last_second = shape, None
+                if template is not None:
+                    (offset, time_end, json_mid, json_tail, hash_offset, hash_a, hash_b,
+                     hash_c, csv_parts) = template.parts()  # fmt: skip
+            if template is None or (csv_parts is None and not text):
+                append(None)
+                decline(index)
+                continue
+            if at[:19] != last_second:
+                last_second = at[:19]
+                second_text = template.seconds.get(last_second) or _second(template, last_second)
+            local = f"{second_text}{at[19:23]}{offset}"
+            seq_text = str(seq)
+            prehash = (
+                f"eventType=ObjectEventeventTime={at[:10]}T{at[11:23]}Z{hash_offset}"
+                f"{serial}{hash_a}{_EVENT_ID}{uuid}{hash_b}{_SEQ}{seq_text}{hash_c}"
+            )
+            event_id = prefix + sha256(prehash.encode()).hexdigest() + suffix
+            if text:
+                append(
+                    f'{{"eventID":"{event_id}{_JSON_HEAD}{local}{time_end}{serial}{json_mid}'
+                    f'{seq_text},"lt:eventId":"{uuid}{json_tail}'
+                )
+            elif csv_parts is not None:  # (else declined above)
+                append(
+                    f"{local}{csv_parts[0]}{serial}{csv_parts[1]}{event_id}{csv_parts[2]}{uuid}\r\n"
+                )
+        return done, declined
+
+    def _template_for(self, row: Row, batch: Batch | None) -> tuple[_Template | None, bool]:
+        """The template of the row's shape, and whether it is new: cut from this row,
+        which the generic path then maps (the cut needs its generic mapping)."""
+        station = self._station_of((row[1], row[2], row[3]))
+        key = (*_SHAPE(row), None if batch is None else batch.id)
+        if key in self._templates:
+            return self._templates[key], False
+        template = None
+        if row[5] == "read" and row[9] is not None and row[10] is not None:
+            mapped = map_row(generic_row(row), station, (), batch, self._hasher)
+            template = None if mapped is None else _cut(mapped, row, self._hasher)
+        self._templates[key] = template
+        return template, True
 
 
+# The columns that, with the batch, fix a read's shape: station, kind, UTC offset,
+# symbology, GTIN, lot, SSCC, expiry, production date.
+_SHAPE = operator.itemgetter(1, 2, 3, 5, 7, 8, 9, 11, 12, 13, 15)
+_UNSEEN: Any = object()
 _JSON_HEAD = '","type":"ObjectEvent","eventTime":"'
 
 
@@ -177,16 +249,6 @@ def _second(template: _Template, second: str) -> str:
     local = (datetime.fromisoformat(second) + template.delta).isoformat(timespec="seconds")
     template.seconds[second] = local
     return local
-
-
-def _produced(payload: object) -> object:
-    """AI 11 of the payload (what the generic mapping takes for ILMD), as a shape key."""
-    if isinstance(payload, str):
-        if '"11"' not in payload:
-            return None
-        payload = json.loads(payload)
-    gs1 = payload.get("gs1") if isinstance(payload, Mapping) else None
-    return gs1.get("11") if isinstance(gs1, Mapping) else None
 
 
 def _split(text: str, marker: str) -> tuple[str, str] | None:
@@ -239,4 +301,26 @@ def _cut(mapped: MappedEvent, row: Row, hasher: Hasher) -> _Template | None:
         hash_a=first[0],
         hash_b=second[0],
         hash_c=second[1],
+        csv=_csv_parts(row),
     )
+
+
+def _csv_parts(row: Row) -> tuple[str, str, str] | None:
+    """A CSV line of the shape (lot_export's columns) cut around its per-read values,
+    written by the csv module itself so that its quoting is the generic path's."""
+    out = io.StringIO()
+    station = f"{row[1]}/{row[2]}/{row[3]}"
+    fields = (_AT, station, "read", row[9], row[11] or "", _SERIAL, row[12] or "", "", "passed")
+    csv.writer(out).writerow((*fields, _HASH_ID, _OUR_ID))
+    line = out.getvalue()
+    start = f"{_AT},"
+    end = f"{_HASH_ID},{_OUR_ID}\r\n"
+    if not (line.startswith(start) and line.endswith(end)):
+        return None
+    cut = _split(line[len(_AT) : -len(end)], _SERIAL)
+    return None if cut is None else (cut[0], cut[1], ",")
+
+
+# Stand-ins for a read's own values in its shape's CSV line (letters and digits: never
+# quoted; a shape whose fixed fields hold one is left to the generic path).
+_AT, _SERIAL, _HASH_ID, _OUR_ID = "LTxAT", "LTxSERIAL", "LTxHASHID", "LTxEVENTID"

@@ -16,7 +16,8 @@ same bytes :func:`~.documents.encode` gives for it) by streaming its event list,
 the CSV one row per event.
 
 A million events in seconds: the export reads only the columns the mapping needs, as
-plain driver tuples in one sorted pass (:func:`_export_pages`), and writes the common
+plain driver tuples in one sorted pass (:func:`_export_pages`; on PostgreSQL the next
+rows are fetched while these are mapped, :mod:`.read_ahead`), and writes the common
 event, a plain read, from a per-shape template (:mod:`.fast_events`, through
 :mod:`.lot_rows`); everything else goes through the relay's generic mapping. Both give
 the same bytes (tests/central/lot_report/test_export_paths.py).
@@ -27,6 +28,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing
 from datetime import datetime
 from typing import IO, Any
 
@@ -36,6 +38,7 @@ from sqlalchemy.engine import Connection
 from linetrace.central.relay.epcis.documents import document, encode
 from linetrace.central.relay.epcis.fast_events import FIELDS
 from linetrace.central.relay.epcis.lot_rows import LotRows
+from linetrace.central.relay.epcis.read_ahead import BLOCK, read_ahead
 from linetrace.central.relay.epcis.vocabulary import ADDED_ROLES
 from linetrace.central.store.tables import events, stations
 from linetrace.central.store.trace_tables import batches, containment, event_checks
@@ -161,7 +164,8 @@ def _export_pages(
     """The lot's rows in the columns the export maps (:data:`~.fast_events.FIELDS`).
 
     Only those columns, the payload as its JSON text (decoded only for the rows the fast
-    path declines), so that a million rows are read in one pass.
+    path declines; none for reads, whose one needed value comes as ``produced``), so that
+    a million rows are read in one pass.
     """
     postgres = connection.dialect.name == "postgresql"
     payload = sa.cast(events.c.payload, sa.Text())
@@ -175,20 +179,22 @@ def _export_pages(
         if postgres
         else sa.type_coerce(events.c.observed_at, sa.Text()),
         # A read's mapping takes nothing from its payload but AI 11 (a production date),
-        # and that only at a station that commissions codes: the others' payloads stay
-        # in the database.
-        "payload": sa.case(
+        # and that only at a station that commissions codes: the database picks it out,
+        # and reads' payloads stay there (sorting and sending a million of them costs
+        # more than mapping the rows).
+        "payload": sa.case((events.c.kind == "read", None), else_=payload),
+        "produced": sa.case(
             (
                 sa.and_(
                     events.c.kind == "read",
-                    sa.tuple_(events.c.site, events.c.line, events.c.station).not_in(adding)
-                    if adding
-                    else sa.true(),
+                    sa.tuple_(events.c.site, events.c.line, events.c.station).in_(adding),
                 ),
-                None,
+                _production_date(postgres),
             ),
-            else_=payload,
-        ),
+            else_=None,
+        )
+        if adding
+        else sa.null(),
     }
     columns = [(special[n] if n in special else events.c[n]).label(n) for n in FIELDS]
     statement = (
@@ -204,12 +210,37 @@ def _export_pages(
     result = connection.execute(statement.execution_options(stream_results=True))
     try:
         rows: Sequence[Any] = [tuple(row) for row in result.fetchmany(page)]
-        while rows:
+        if rows:
             yield rows
-            cursor = result.cursor  # None once SQLAlchemy saw the end of the rows
-            rows = cursor.fetchmany(page) if cursor is not None else []
+        cursor = result.cursor  # None once SQLAlchemy saw the end of the rows
+        if not rows or cursor is None:
+            return
+        if not postgres:
+            yield from iter(lambda: cursor.fetchmany(page), [])
+            return
+        with closing(read_ahead(lambda: cursor.fetchmany(BLOCK))) as blocks:
+            for block in blocks:
+                for start in range(0, len(block), page):
+                    yield block[start : start + page]
     finally:
         result.close()
+
+
+def _production_date(postgres: bool) -> sa.ColumnElement[Any]:
+    """AI 11 of a stored payload (null without one), as the mapping takes it: the JSON is
+    parsed only when its text names the AI at all, as few reads' do. SQLite gives a JSON
+    string as text and a number as a number; PostgreSQL is asked for strings only."""
+    text = sa.cast(events.c.payload, sa.Text())
+    if postgres:
+        value = events.c.payload["gs1"]["11"]
+        extracted: sa.ColumnElement[Any] = sa.case(
+            (sa.func.json_typeof(value) == "string", value.as_string()), else_=None
+        )
+        named = sa.func.strpos(text, '"11"') > 0
+    else:
+        extracted = sa.func.json_extract(events.c.payload, '$.gs1."11"')
+        named = sa.func.instr(text, '"11"') > 0
+    return sa.case((named, extracted), else_=None)
 
 
 def write_epcis(

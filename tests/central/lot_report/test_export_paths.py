@@ -79,7 +79,8 @@ def lot(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def lot_url(database_url: str, lot: str) -> str:
     """Plain reads on a labeller (the fast path), and what it declines: odd serials, a
-    read without AI 10, reads with their own AI 11 or expiry, a failed check, a pack."""
+    read without AI 10, reads with their own expiry, a failed check, a pack; reads with
+    their own AI 11 (their shape's first declined)."""
     upgrade(database_url)
     engine = open_engine(database_url)
     try:
@@ -97,6 +98,15 @@ def lot_url(database_url: str, lot: str) -> str:
             item(42, "000042", after(batch, 4.25), lot=lot, expiry=date(2026, 12, 31)),
             item(43, "000043", after(batch, 4.35), lot=lot, expiry=date(2026, 12, 31)),
             make_event(5, kind="noread", observed_at=after(batch, 4.4)),
+        ]
+        reads += [  # their own production date (AI 11): a shape of their own
+            make_event(
+                seq,
+                observed_at=after(batch, 4.36 + seq / 1000),
+                text=f"01{GTIN}11250301" + f"10{lot}\x1d21P{seq}",
+                gs1={"01": GTIN, "11": "250301", "10": lot, "21": f"P{seq}"},
+            )
+            for seq in (44, 45, 46)
         ]
         children = [{"01": GTIN, "10": lot, "21": f"S{seq:05d}"} for seq in (1, 2)]
         store(engine, *reads, pack(1, sscc(1), children, after(batch, 5), station=PACKER))
@@ -123,15 +133,15 @@ def lot_url(database_url: str, lot: str) -> str:
 def test_both_formats_are_the_generic_bytes(
     lot_url: str, lot: str, page: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fast: list[object] = []
-    event = FastEvents.event
+    fast: list[int] = []
+    page_of = FastEvents.page
 
-    def counted(self: FastEvents, *args: Any, **kwargs: Any) -> Any:
-        found = event(self, *args, **kwargs)
-        fast.extend([found] if found is not None else [])
-        return found
+    def counted(self: FastEvents, rows: Any, *args: Any, **kwargs: Any) -> Any:
+        done, declined = page_of(self, rows, *args, **kwargs)
+        fast.append(len(rows) - len(declined))
+        return done, declined
 
-    monkeypatch.setattr(FastEvents, "event", counted)
+    monkeypatch.setattr(FastEvents, "page", counted)
     engine = open_engine(lot_url)
     try:
         with engine.connect() as connection:
@@ -141,6 +151,8 @@ def test_both_formats_are_the_generic_bytes(
             assert fast_csv == _reference_csv(connection, lot)
     finally:
         engine.dispose()
-    assert fast_csv.count(b"\r\n") == 1 + 39 + 4 + 1  # header, reads, the declined, the pack
+    assert fast_csv.count(b"\r\n") == 1 + 39 + 4 + 3 + 1  # header, reads, declined, AI 11, pack
+    assert b'"lt:productionDate":"2025-03-01"' in fast_epcis
     assert b"failed: central/lot: l\xc3\xb4 sai" in fast_csv
-    assert len(fast) == 2 * (39 - 2)  # each format: the plain reads but the first, the checked
+    # Each format: the plain reads but the first and the checked; the AI 11 reads but one.
+    assert sum(fast) == 2 * (39 - 2 + 2)

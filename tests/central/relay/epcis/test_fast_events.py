@@ -25,14 +25,17 @@ _serials = st.text(
 
 
 def _row(row: dict[str, Any]) -> tuple[Any, ...]:
-    """As the export reads it: ids as SQLite stores them, UTC times as text, JSON text."""
+    """As the export reads it: ids as SQLite stores them, UTC times as text, a read's AI 11
+    apart (when a string), the other kinds' payload as JSON text."""
     at = row["observed_at"].astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    produced = row["payload"].get("gs1", {}).get("11")
+    read = row["kind"] == "read"
     values = {
         **row,
         "event_id": row["event_id"].hex,
         "observed_at": at,
-        "payload": json.dumps(row["payload"]),
-        "checked": False,
+        "payload": None if read else json.dumps(row["payload"]),
+        "produced": produced if read and isinstance(produced, str) else None,
     }
     return tuple(values[name] for name in FIELDS)
 
@@ -49,35 +52,67 @@ def _sibling(row: dict[str, Any], draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
+class _Batches:
+    """One batch (or none) for every row, as lot_rows gives it for a steady page."""
+
+    steady = True
+
+    def __init__(self, batch: Batch | None) -> None:
+        self.batch = batch
+
+    def __call__(self, row: Any) -> Batch | None:
+        return self.batch
+
+
+def _fast(station: StationFacts | None) -> FastEvents:
+    return FastEvents(Hasher(EPCIS_CONTEXT), lambda key: station)
+
+
+def _page(fast: FastEvents, rows: list[dict[str, Any]], batch: Batch | None, text: bool) -> Any:
+    done, declined = fast.page([_row(r) for r in rows], _Batches(batch), set(), text=text)
+    return done, declined
+
+
 @settings(max_examples=150, deadline=None)
 @given(inputs=mapping_inputs(), data=st.data())
 def test_later_reads_of_a_shape_match_the_generic_mapping(inputs: Any, data: Any) -> None:
     rows, stations, _, batches = inputs
-    fast = FastEvents(Hasher(EPCIS_CONTEXT))
     reference = Hasher(EPCIS_CONTEXT)
     for first in rows:
         station = stations[(first["site"], first["line"], first["station"])]
         batch = batches.get(first["event_id"])
-        for later in [first, *(_sibling(first, data.draw) for _ in range(3))]:
-            got = fast.event(_row(later), str(later["event_id"]), station, batch, text=True)
-            if got is None:
+        later = [first, *(_sibling(first, data.draw) for _ in range(3))]
+        bodies, _ = _page(_fast(station), later, batch, text=True)
+        lines, _ = _page(_fast(station), later, batch, text=False)
+        for row, body, line in zip(later, bodies, lines, strict=True):
+            assert (body is None) == (line is None)
+            if body is None:
                 continue
-            mapped = map_row(later, station, (), batch, reference)
+            mapped = map_row(row, station, (), batch, reference)
             assert mapped is not None
-            assert got[0] == mapped.epcis_event_id
-            assert got[1] == event_time(later["observed_at"], later["utc_offset_s"])[0]
-            assert got[2] is not None
-            assert got[2].encode() == encode(mapped.body)
+            assert body.encode() == encode(mapped.body)
+            when = event_time(row["observed_at"], row["utc_offset_s"])[0]
+            assert line.startswith(when + ",")
+            assert line.endswith(f",passed,{mapped.epcis_event_id},{row['event_id']}\r\n")
 
 
 def test_plain_reads_take_the_fast_path() -> None:
     """The common shape (a labelling station's reads in a batch) is not left to the
     generic path: the benchmark's speed depends on it."""
-    rows, stations, _, batches = _plain_rows()
-    fast = FastEvents(Hasher(EPCIS_CONTEXT))
-    results = [fast.event(_row(r), str(r["event_id"]), stations, batches, text=True) for r in rows]
-    assert results[0] is None
-    assert all(r is not None for r in results[1:])
+    rows, station, _, batch = _plain_rows()
+    fast = _fast(station)
+    done, declined = _page(fast, rows, batch, text=True)
+    assert declined == [0]
+    assert all(body is not None for body in done[1:])
+
+
+def test_a_failed_check_or_an_odd_serial_goes_the_generic_way() -> None:
+    rows, station, _, batch = _plain_rows()
+    rows[3] = {**rows[3], "serial": "A/B"}
+    fast = _fast(station)
+    page = [_row(r) for r in rows]
+    _, declined = fast.page(page, _Batches(batch), {str(rows[5]["event_id"])}, text=False)
+    assert declined == [0, 3, 5]
 
 
 def _plain_rows() -> tuple[list[dict[str, Any]], StationFacts, None, Batch | None]:
