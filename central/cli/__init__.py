@@ -1,6 +1,6 @@
 """``linetrace central run | migrate | events | station ... | dead-letters ... | product ...
-| batch ... | trace | lot-summaries ... | retention ... | backup | restore | audit ...``: one
-module per area, mirroring the API's routers.
+| batch ... | trace | lot-summaries ... | dashboard-counts ... | retention ... | backup |
+restore | audit ...``: one module per area, mirroring the API's routers.
 
 In: the command line (and ``--config``). Out: JSON lines or a short report on stdout,
 refusals on stderr with exit status 2 (bad input) or 1 (unusable database, refused
@@ -16,6 +16,7 @@ from linetrace.central.cli import (
     audit,
     backup,
     batches,
+    dashboard_counts,
     dead_letters,
     events,
     export,
@@ -44,6 +45,7 @@ _AREAS = (
     batches,
     traces,
     lot_summaries,
+    dashboard_counts,
     export,
     retention,
     backup,

@@ -5,6 +5,9 @@ at 50 stations x 20 events/s); run in the writer, every sweep held up the next b
 commit and acknowledgement. Here they take their own connection and transaction, so the
 writer only ever waits on its own work. Several central replicas each sweep: raising
 and clearing are idempotent per alarm key (:mod:`.alarms`).
+
+The same thread prunes the dashboard's old minute counts (:mod:`.station_minutes`) every
+:data:`PRUNE_EVERY_S`: one indexed range delete, harmless when several replicas run it.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ from sqlalchemy.engine import Engine
 
 from linetrace.central.config import IngestSettings
 from linetrace.central.derive.alarm_sweeps import sweep_alarms
+from linetrace.central.derive.station_minutes import prune_minutes
 
-__all__ = ["RATE_SWEEP_EVERY_S", "SWEEP_EVERY_S", "AlarmSweeper"]
+__all__ = ["PRUNE_EVERY_S", "RATE_SWEEP_EVERY_S", "SWEEP_EVERY_S", "AlarmSweeper"]
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +33,8 @@ log = logging.getLogger(__name__)
 SWEEP_EVERY_S = 2.0
 # Rate alarms read a window of events: judged less often than the cheap sweeps.
 RATE_SWEEP_EVERY_S = 15.0
+# Minute counts are kept for two days: pruning a few minutes' rows at a time is plenty.
+PRUNE_EVERY_S = 600.0
 
 
 class AlarmSweeper:
@@ -58,13 +64,28 @@ class AlarmSweeper:
             return False
         return True
 
+    def prune(self) -> bool:
+        """Delete the minute counts past their keep, in its own transaction; False on failure."""
+        try:
+            with self._engine.begin() as connection:
+                prune_minutes(connection, datetime.now(UTC))
+        except sa.exc.SQLAlchemyError as exc:
+            log.warning(
+                "pruning minute counts failed: %s", str(exc).splitlines()[0] if str(exc) else exc
+            )
+            return False
+        return True
+
     def _run(self) -> None:
-        next_rates = time.monotonic()
+        next_rates = next_prune = time.monotonic()
         while not self._stopping.is_set():
             rates = time.monotonic() >= next_rates
             try:
                 if self.sweep(rates=rates) and rates:
                     next_rates = time.monotonic() + RATE_SWEEP_EVERY_S
+                if time.monotonic() >= next_prune:
+                    next_prune = time.monotonic() + PRUNE_EVERY_S  # failed or not: next time
+                    self.prune()
             except Exception:
                 # A bug in one rule must not end alarm sweeping for good: log and go on.
                 log.exception("alarm sweep raised")

@@ -11,10 +11,11 @@ The derivation runs inside a savepoint. Stored events are the record and must ne
 lost to a fault in what is derived from them: should the derivation fail, the savepoint
 is rolled back, the events stay, and a ``derivation_failed`` alarm names them and the
 lots whose summaries to rebuild (``linetrace central lot-summaries rebuild``) once the
-fault is fixed. The same fault again while that alarm is open updates it: it keeps the
-first events it named and gathers every lot left short. A lost race with another central
-instance (a deadlock) is not such a fault: it is raised, so the caller writes the whole
-batch again.
+fault is fixed (the dashboard's minute counts are short of those events too, until
+``linetrace central dashboard-counts rebuild``). The same fault again while that alarm
+is open updates it: it keeps the first events it named and gathers every lot left
+short. A lost race with another central instance (a deadlock) is not such a fault: it is
+raised, so the caller writes the whole batch again.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from linetrace.central.derive.alarms import find_open_alarm, raise_alarm, update
 from linetrace.central.derive.containers import record_packs
 from linetrace.central.derive.lot_summaries import record_lot_summaries
 from linetrace.central.derive.mismatches import judge_events
+from linetrace.central.derive.station_minutes import count_minutes
 
 __all__ = ["DERIVATION_ALARM", "REBUILD_COMMAND", "on_events_stored"]
 
@@ -49,12 +51,14 @@ _TRANSIENT_SQLSTATES = {"40P01", "40001"}
 
 
 def on_events_stored(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Judge the newly stored events against their batches, build the containment, and
-    add the events to their lots' summaries (after the packs, which the counts need)."""
+    """Count the newly stored events in their stations' minutes (the dashboard's), judge
+    them against their batches, build the containment, and add the events to their lots'
+    summaries (after the packs, which the counts need)."""
     if not rows:
         return
     try:
         with connection.begin_nested():
+            count_minutes(connection, rows)
             judge_events(connection, rows)
             record_packs(connection, rows)
             record_lot_summaries(connection, rows)

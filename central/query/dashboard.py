@@ -4,12 +4,16 @@ In: a connection, the time to count back from, and a scope clause (the principal
 Out: :class:`Dashboard`, stations grouped by site and line, with the line's open batch
 and a per-minute read-rate trend over the last hour.
 
-Every figure over events is one grouped query over a time range of ``observed_at``
-(indexed), so its cost follows the events of the last hour, never the table's size. The
-state comes from the retained status the station publishes every few seconds and the
-last will the broker publishes for it (``station_status``); a status older than
-:data:`STALE_AFTER` means the station (or its broker connection) went quiet without a
-last will, and shows as offline.
+The hour's reads and no-reads and the trend come from ``station_minutes``, the counts per
+station and UTC minute the ingest keeps (:mod:`linetrace.central.derive.station_minutes`):
+"the last hour" is the current minute and the 59 before it, at most 60 rows per station
+whatever the event rate. The last minute's figures count the events of the 60 s before
+``now`` directly, and the mismatches the check outcomes of the last hour: each one
+grouped query over an indexed time range, so its cost follows that window's rows, never
+the table's size. The state comes from the retained status the station publishes every
+few seconds and the last will the broker publishes for it (``station_status``); a status
+older than :data:`STALE_AFTER` means the station (or its broker connection) went quiet
+without a last will, and shows as offline.
 """
 
 from __future__ import annotations
@@ -30,10 +34,16 @@ from linetrace.central.query.dashboard_models import (
     StationFigures,
     TrendPoint,
 )
-from linetrace.central.store.tables import alarms, events, station_status, stations
+from linetrace.central.store.tables import (
+    alarms,
+    events,
+    station_minutes,
+    station_status,
+    stations,
+)
 from linetrace.central.store.trace_tables import batches, event_checks
 
-__all__ = ["HOUR", "MINUTE", "STALE_AFTER", "Dashboard", "dashboard", "read_rate"]
+__all__ = ["HOUR", "MINUTE", "STALE_AFTER", "Dashboard", "dashboard", "hour_start", "read_rate"]
 
 MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
@@ -42,6 +52,11 @@ HOUR = timedelta(hours=1)
 STALE_AFTER = timedelta(seconds=30)
 
 Key = tuple[str, str, str]
+
+
+def hour_start(now: datetime) -> datetime:
+    """The first minute of the hour shown at ``now``: the current minute and the 59 before."""
+    return (now - (HOUR - MINUTE)).astimezone(UTC).replace(second=0, microsecond=0)
 
 
 def read_rate(reads: int, noreads: int) -> float | None:
@@ -128,26 +143,41 @@ def _figure(metrics: dict[str, Any], name: str) -> float | None:
 def _apply_counts(
     conn: Connection, where: Any, figures: dict[Key, StationFigures], now: datetime
 ) -> None:
-    """Reads and no-reads over the last minute and hour: one indexed range, grouped."""
+    """Reads and no-reads over the last minute (events) and hour (the minutes' counts)."""
     e = events.c
-    last_minute = sa.case((e.observed_at >= now - MINUTE, 1), else_=0)
-    rows = conn.execute(
-        sa.select(e.site, e.line, e.station, e.kind, sa.func.count(), sa.func.sum(last_minute))
-        .where(e.observed_at >= now - HOUR, e.observed_at <= now, where(e.site, e.line))
+    last_minute = conn.execute(
+        sa.select(e.site, e.line, e.station, e.kind, sa.func.count())
+        .where(e.observed_at >= now - MINUTE, e.observed_at <= now, where(e.site, e.line))
         .where(e.kind.in_(("read", "noread")))
         .group_by(e.site, e.line, e.station, e.kind)
     ).all()
-    for site, line, station_name, kind, hour, minute in rows:
+    for site, line, station_name, kind, count in last_minute:
         station = figures.get((site, line, station_name))
         if station is None:
             continue
         if kind == "read":
-            station.reads_hour, station.reads_minute = int(hour), int(minute or 0)
+            station.reads_minute = int(count)
         else:
-            station.noreads_hour, station.noreads_minute = int(hour), int(minute or 0)
+            station.noreads_minute = int(count)
+    m = station_minutes.c
+    hour = conn.execute(
+        sa.select(m.site, m.line, m.station, sa.func.sum(m.reads), sa.func.sum(m.noreads))
+        .where(*_this_hour(now), where(m.site, m.line))
+        .group_by(m.site, m.line, m.station)
+    ).all()
+    for site, line, station_name, reads, noreads in hour:
+        station = figures.get((site, line, station_name))
+        if station is not None:
+            station.reads_hour, station.noreads_hour = int(reads or 0), int(noreads or 0)
     for station in figures.values():
         station.read_rate_minute = read_rate(station.reads_minute, station.noreads_minute)
         station.read_rate_hour = read_rate(station.reads_hour, station.noreads_hour)
+
+
+def _this_hour(now: datetime) -> list[sa.ColumnElement[bool]]:
+    """The minutes shown at ``now`` (a range of the minute index)."""
+    minute = station_minutes.c.minute
+    return [minute >= hour_start(now), minute <= now]
 
 
 def _apply_mismatches(
@@ -204,28 +234,17 @@ def _apply_alarms(conn: Connection, figures: dict[Key, StationFigures]) -> None:
 # -- per line: the trend and the batch ------------------------------------------------
 
 
-def _minute(conn: Connection, column: Any) -> Any:
-    """``column`` cut to its minute, on either backend (SQLite keeps UTC as text)."""
-    if conn.dialect.name == "postgresql":
-        return sa.func.date_trunc("minute", column)
-    return sa.func.strftime("%Y-%m-%d %H:%M:00", column)
-
-
 def _trends(conn: Connection, where: Any, now: datetime) -> dict[tuple[str, str], list[TrendPoint]]:
-    e = events.c
-    minute = _minute(conn, e.observed_at).label("minute")
-    start = (now - HOUR).replace(second=0, microsecond=0)
+    """Each line's reads and no-reads per minute of the hour, from the minutes' counts."""
+    m = station_minutes.c
     rows = conn.execute(
-        sa.select(e.site, e.line, minute, e.kind, sa.func.count())
-        .where(e.observed_at >= start, e.observed_at <= now, where(e.site, e.line))
-        .where(e.kind.in_(("read", "noread")))
-        .group_by(e.site, e.line, minute, e.kind)
+        sa.select(m.site, m.line, m.minute, sa.func.sum(m.reads), sa.func.sum(m.noreads))
+        .where(*_this_hour(now), where(m.site, m.line))
+        .group_by(m.site, m.line, m.minute)
     ).all()
-    counts: dict[tuple[str, str], dict[datetime, list[int]]] = defaultdict(
-        lambda: defaultdict(lambda: [0, 0])
-    )
-    for site, line, at, kind, count in rows:
-        counts[(site, line)][_aware(at)][0 if kind == "read" else 1] += int(count)
+    counts: dict[tuple[str, str], dict[datetime, tuple[int, int]]] = defaultdict(dict)
+    for site, line, at, reads, noreads in rows:
+        counts[(site, line)][_aware(at)] = (int(reads or 0), int(noreads or 0))
     return {
         line: [
             TrendPoint(at=at, reads=reads, noreads=noreads, read_rate=read_rate(reads, noreads))

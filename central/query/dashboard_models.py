@@ -41,15 +41,21 @@ class StationFigures(BaseModel):
     outbox_depth: float | None = Field(
         default=None, description="Events its outbox holds that central has not confirmed."
     )
-    reads_minute: int = Field(default=0, description="Reads over the last minute.")
-    noreads_minute: int = Field(default=0, description="No-reads over the last minute.")
-    reads_hour: int = Field(default=0, description="Reads over the last hour.")
-    noreads_hour: int = Field(default=0, description="No-reads over the last hour.")
+    reads_minute: int = Field(default=0, description="Reads over the last 60 s.")
+    noreads_minute: int = Field(default=0, description="No-reads over the last 60 s.")
+    reads_hour: int = Field(
+        default=0, description="Reads over the last hour: the current UTC minute and the 59 before."
+    )
+    noreads_hour: int = Field(
+        default=0,
+        description="No-reads over the last hour: the current UTC minute and the 59 before.",
+    )
     read_rate_minute: float | None = Field(
-        default=None, description="reads / (reads + no-reads), last minute; null when none."
+        default=None, description="reads / (reads + no-reads), last 60 s; null when none."
     )
     read_rate_hour: float | None = Field(
-        default=None, description="reads / (reads + no-reads), last hour; null when none."
+        default=None,
+        description="reads / (reads + no-reads), last hour (as reads_hour); null when none.",
     )
     mismatches_hour: int = Field(default=0, description="Events with a failed check, last hour.")
     last_event_at: datetime | None = Field(default=None, description="Its newest event's time.")
@@ -83,7 +89,10 @@ class LineFigures(BaseModel):
     read_rate_hour: float | None
     open_alarms: int
     stations: list[StationFigures]
-    trend: list[TrendPoint] = Field(description="Per-minute reads over the last hour.")
+    trend: list[TrendPoint] = Field(
+        description="Per-minute reads over the last hour: the current UTC minute and the 59 "
+        "before, the minutes with reads or no-reads only."
+    )
 
 
 class SiteFigures(BaseModel):

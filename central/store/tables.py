@@ -27,6 +27,7 @@ __all__ = [
     "dead_letters",
     "events",
     "metadata",
+    "station_minutes",
     "station_progress",
     "station_status",
     "stations",
@@ -173,6 +174,23 @@ station_status = sa.Table(
         nullable=False,
         comment="the last figures reported (a last will carries none and keeps them)",
     ),
+)
+
+# Kept by the ingest (linetrace.central.derive.station_minutes) in the transaction that
+# stores the events, so the dashboard reads its hour figures and per-minute trend from at
+# most 60 rows per station instead of counting an hour of events on every refresh (3.6 M
+# at 50 stations x 20 events/s). Rows older than two days are pruned.
+station_minutes = sa.Table(
+    "station_minutes",
+    metadata,
+    sa.Column("site", sa.String(64), primary_key=True),
+    sa.Column("line", sa.String(64), primary_key=True),
+    sa.Column("station", sa.String(64), primary_key=True),
+    sa.Column("minute", UtcDateTime(), primary_key=True, comment="UTC minute of observed_at"),
+    sa.Column("reads", sa.BigInteger(), nullable=False),
+    sa.Column("noreads", sa.BigInteger(), nullable=False),
+    # The dashboard's range read over every station, and the pruning of old minutes.
+    sa.Index(None, "minute"),
 )
 
 alarms = sa.Table(

@@ -186,6 +186,8 @@ containment = sa.Table(
     sa.Column("unpacked_event_id", sa.Uuid(), comment="the pack event that moved the child"),
     sa.Index(None, "child_code", "packed_at"),
     sa.Index(None, "parent_code", "packed_at"),
+    # The lot export's packs of a lot's items (child GTIN and lot): a seek, not a scan.
+    sa.Index(None, "child_gtin", "child_lot"),
 )
 
 # Kept at ingest time by linetrace.central.derive.lot_summaries, so that a lot trace reads

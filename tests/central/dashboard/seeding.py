@@ -8,6 +8,7 @@ from typing import Any
 
 from linetrace.broker.contract.topics import StationId
 from linetrace.central.derive.alarms import raise_alarm
+from linetrace.central.derive.on_stored import on_events_stored
 from linetrace.central.derive.production_batches import BatchStart, start_batch
 from linetrace.central.derive.products import ProductData, put_product
 from linetrace.central.derive.stations import register_station
@@ -62,16 +63,17 @@ def seed_events(database_url: str, station: str, kinds: list[tuple[str, timedelt
 
 
 def insert(database_url: str, built: list[Any], received: datetime | None = None) -> None:
+    """Store events as the ingest does: the new ones (not resends) derived in the same
+    transaction, so the dashboard's minute counts hold them."""
     engine = open_engine(database_url)
     try:
         with engine.begin() as connection:
-            insert_events(
-                connection,
-                [
-                    event_row(e, json.loads(e.to_payload()), received or datetime.now(UTC))
-                    for e in built
-                ],
-            )
+            rows = [
+                event_row(e, json.loads(e.to_payload()), received or datetime.now(UTC))
+                for e in built
+            ]
+            new = insert_events(connection, rows)
+            on_events_stored(connection, [row for row in rows if row["event_id"] in new])
     finally:
         engine.dispose()
 
