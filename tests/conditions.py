@@ -2,6 +2,10 @@
 
 A test that sleeps a fixed time is slow where the machine is fast and flaky where it is
 loaded; one that polls a condition with a generous deadline is neither.
+
+In a browser test, poll ``page.evaluate`` rather than Playwright's ``wait_for_function``:
+that one evaluates its predicate inside the page by ``eval`` while it is still false, which
+central's content security policy forbids (so it fails exactly when the machine is slow).
 """
 
 from __future__ import annotations

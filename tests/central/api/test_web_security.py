@@ -120,7 +120,7 @@ def test_the_live_page_works_under_its_policy(
             "() => { const s = document.createElement('script');"
             " s.textContent = 'window.injected = true'; document.body.append(s); }"
         )
-        page.wait_for_function("window.cspViolations.length > 0", timeout=10_000)
+        wait_until(lambda: page.evaluate("window.cspViolations.length > 0"))
         assert page.evaluate("window.injected") is None
         assert page.evaluate("window.cspViolations")[0].startswith("script-src")
     finally:

@@ -17,6 +17,7 @@ from tests.central.auth_helpers import login
 from tests.central.helpers import STATION, central_settings, events_topic, make_event, register
 from tests.central.images.helpers import jpeg, noread
 from tests.central.serving import serving
+from tests.conditions import wait_until
 
 pytestmark = pytest.mark.chromium
 
@@ -54,8 +55,10 @@ def test_a_no_read_picture_opens_beside_its_facts(
         dialog.wait_for(timeout=10_000)
         image = dialog.locator("img")
         image.wait_for(timeout=10_000)
-        page.wait_for_function(
-            "document.querySelector('#snapshot-dialog img').naturalWidth === 240", timeout=10_000
+        wait_until(
+            lambda: page.evaluate(
+                "document.querySelector('#snapshot-dialog img').naturalWidth === 240"
+            )
         )
         facts = dialog.locator(".snapshot-facts")
         facts.filter(has_text="hcm1/L1/pack-1").wait_for(timeout=10_000)
@@ -68,9 +71,10 @@ def test_a_no_read_picture_opens_beside_its_facts(
         page.locator("dialog#snapshot-dialog:not([open])").wait_for(
             state="attached", timeout=10_000
         )
-        page.wait_for_function(
-            "document.activeElement && document.activeElement.matches('button.snapshot-open')",
-            timeout=10_000,
+        wait_until(
+            lambda: page.evaluate(
+                "document.activeElement && document.activeElement.matches('button.snapshot-open')"
+            )
         )
     finally:
         page.close()

@@ -20,6 +20,7 @@ from tests.central.auth_helpers import login
 from tests.central.helpers import GTIN, central_settings
 from tests.central.serving import serving
 from tests.central.trace_helpers import LOT, after, item, open_batch, store
+from tests.conditions import wait_until
 
 pytestmark = pytest.mark.chromium
 
@@ -82,7 +83,9 @@ def test_an_operator_opens_the_relay_monitor_and_retries(
         page.goto(server + "/relay")
         page.locator("#retry-all").wait_for()
         page.click("#retry-all")
-        page.wait_for_function("document.getElementById('relay-message').textContent.length > 0")
+        wait_until(
+            lambda: page.evaluate("document.getElementById('relay-message').textContent.length > 0")
+        )
         _shot(page, "relay-monitor.png")
     finally:
         page.close()

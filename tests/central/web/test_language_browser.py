@@ -39,7 +39,7 @@ def test_switching_language_is_kept_on_the_account(
         nav = page.locator("header.top nav")
         assert "Dashboard" in nav.inner_text()
         page.click("a[data-language=vi]")
-        page.wait_for_function("document.documentElement.lang === 'vi'")
+        page.locator("html[lang=vi]").wait_for(state="attached")
         assert "Bảng điều khiển" in nav.inner_text()
         assert "Sự kiện trực tiếp" in page.title()
         page.screenshot(path=str(SCREENSHOTS / "language-vietnamese.png"))
@@ -61,7 +61,7 @@ def test_switching_language_is_kept_on_the_account(
     try:
         login(page, server, sqlite_url, Role.AUDITOR, next_path="/live", name=name)
         page.click("a[data-language=en]")
-        page.wait_for_function("document.documentElement.lang === 'en'")
+        page.locator("html[lang=en]").wait_for(state="attached")
         assert "Dashboard" in page.locator("header.top nav").inner_text()
     finally:
         page.context.close()
