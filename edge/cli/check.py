@@ -4,7 +4,8 @@ Run before enabling the service or after changing its config: it reads the same 
 the agent reads and tries each part once (the config, one frame from the source, the
 outbox file, a broker login, what central has retained for the station, the metrics
 port), so a wrong path, camera, password or port shows up here with the key to fix
-instead of in the agent's log at 3 a.m.
+instead of in the agent's log at 3 a.m. A box with several ``[[cameras]]`` is checked
+camera by camera.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from pydantic import ValidationError
 
 from linetrace.broker.contract.messages import AckWatermark, BatchAnnouncement
 from linetrace.broker.contract.topics import Channel, topic
+from linetrace.edge.box_config import load_stations
 from linetrace.edge.camera.frame_source import SourceError
 from linetrace.edge.camera.sources import open_source
-from linetrace.edge.config import EdgeConfig, default_client_id, load_config
+from linetrace.edge.config import EdgeConfig, default_client_id
 from linetrace.edge.delivery.mqtt_link import check_broker, read_retained
 from linetrace.edge.delivery.outbox import Outbox, OutboxError
 from linetrace.errors import BrokerError, ConfigError
@@ -51,16 +53,31 @@ class Finding:
 
 
 def run_checks(config_path: Path | None, out: TextIO = sys.stdout) -> int:
-    """Print one line per check as it finishes; 0 when every check passed, else 1."""
+    """Print one line per check as it finishes; 0 when every check passed, else 1.
+
+    A box with several ``[[cameras]]`` gets every check once per camera's station, each
+    under a line naming the station.
+    """
     try:
-        config = load_config(config_path)
+        stations, _ = load_stations(config_path)
     except ConfigError as exc:
         print(Finding("config", False, str(exc)).line(), file=out, flush=True)
         print("(source, outbox and broker not checked without a valid config)", file=out)
         return 1
     origin = str(config_path) if config_path is not None else "environment"
-    findings = [Finding("config", True, f"{origin}: station {config.station.id}")]
+    names = ", ".join(str(config.station.id) for config in stations)
+    what = f"station {names}" if len(stations) == 1 else f"{len(stations)} cameras: {names}"
+    findings = [Finding("config", True, f"{origin}: {what}")]
     print(findings[0].line(), file=out, flush=True)
+    for config in stations:
+        if len(stations) > 1:
+            print(f"{config.station.id}:", file=out, flush=True)
+        findings += _station_checks(config, out)
+    return 0 if all(finding.ok for finding in findings) else 1
+
+
+def _station_checks(config: EdgeConfig, out: TextIO) -> list[Finding]:
+    """One station's checks, each printed as it finishes."""
     checks: list[Callable[[EdgeConfig], Finding]] = [
         check_source,
         check_outbox,
@@ -68,6 +85,7 @@ def run_checks(config_path: Path | None, out: TextIO = sys.stdout) -> int:
         check_central,
         check_metrics,
     ]
+    findings: list[Finding] = []
     for check in checks:
         if check is check_central and not findings[-1].ok:
             finding = Finding("central", False, "not checked without a broker login")
@@ -75,7 +93,7 @@ def run_checks(config_path: Path | None, out: TextIO = sys.stdout) -> int:
             finding = check(config)
         findings.append(finding)
         print(finding.line(), file=out, flush=True)
-    return 0 if all(finding.ok for finding in findings) else 1
+    return findings
 
 
 def check_source(config: EdgeConfig) -> Finding:

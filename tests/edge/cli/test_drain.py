@@ -74,9 +74,9 @@ def linetrace(env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[st
     )
 
 
-def store(outbox_path: Path, count: int) -> list[str]:
+def store(outbox_path: Path, count: int, station: StationId = STATION) -> list[str]:
     seen = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
-    with Outbox(outbox_path, STATION) as outbox:
+    with Outbox(outbox_path, station) as outbox:
         return [
             str(
                 outbox.append(
@@ -93,8 +93,8 @@ def store(outbox_path: Path, count: int) -> list[str]:
         ]
 
 
-def depth(outbox_path: Path) -> int:
-    with Outbox(outbox_path, STATION) as outbox:
+def depth(outbox_path: Path, station: StationId = STATION) -> int:
+    with Outbox(outbox_path, station) as outbox:
         return outbox.depth()
 
 
