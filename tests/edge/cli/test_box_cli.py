@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -25,19 +24,6 @@ from tests.edge.cli.test_drain import depth, linetrace, store
 from tests.edge.delivery.acking_sink import AckingSink
 
 CAMERAS = (StationId("hcm1", "L1", "pack-1"), StationId("hcm1", "L1", "pack-2"))
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in os.environ:
-        if name.upper().startswith(ENV_PREFIX):
-            monkeypatch.delenv(name)
-
-
-@pytest.fixture
-def sink(mqtt_broker: LocalBroker) -> Iterator[AckingSink]:
-    with AckingSink(mqtt_broker.host, mqtt_broker.port, mqtt_broker.service("central")) as sink:
-        yield sink
 
 
 def write_box(

@@ -11,12 +11,10 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 import tomli_w
 
 from linetrace.broker.contract.messages import EventKind
@@ -32,13 +30,6 @@ from tests.edge.delivery.acking_sink import AckingSink
 STATION = StationId("hcm1", "L1", "pack-1")
 # A command's whole life (interpreter start, connect, deliver) on a loaded two-core box.
 COMMAND_TIMEOUT_S = 60.0
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in os.environ:
-        if name.upper().startswith(ENV_PREFIX):
-            monkeypatch.delenv(name)
 
 
 def write_config(
@@ -96,12 +87,6 @@ def store(outbox_path: Path, count: int, station: StationId = STATION) -> list[s
 def depth(outbox_path: Path, station: StationId = STATION) -> int:
     with Outbox(outbox_path, station) as outbox:
         return outbox.depth()
-
-
-@pytest.fixture
-def sink(mqtt_broker: LocalBroker) -> Iterator[AckingSink]:
-    with AckingSink(mqtt_broker.host, mqtt_broker.port, mqtt_broker.service("central")) as sink:
-        yield sink
 
 
 def test_drain_exits_0_once_central_covers_the_outbox(
