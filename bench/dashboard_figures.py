@@ -36,6 +36,7 @@ from unittest import mock
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from harness.bulk import insert_events
 from harness.databases import database
 from linetrace.central.query import dashboard as module
 from linetrace.central.query.dashboard import HOUR, MINUTE, Dashboard, dashboard, read_rate
@@ -127,20 +128,16 @@ def _run(kind: str, url: str, args: argparse.Namespace) -> None:
 
 
 def _load(engine: Engine, count: int, start: datetime, args: argparse.Namespace) -> float:
-    """Bulk insert with the indexes dropped and built again after (the same end state)."""
+    """The hour's events (``harness.bulk``), their minute counts and their stations."""
     began = time.perf_counter()
     with engine.begin() as connection:
         name = connection.dialect.name
-        for index in events.indexes:
-            index.drop(connection)
         at = start if name == "postgresql" else start.strftime("%Y-%m-%d %H:%M:%S")
-        connection.execute(
-            sa.text(_LOAD_POSTGRES if name == "postgresql" else _LOAD_SQLITE),
+        insert_events(
+            connection, _LOAD_POSTGRES, _LOAD_SQLITE,
             {"count": count, "stations": args.stations, "per_line": PER_LINE,
              "rate": args.rate, "start": at},
         )  # fmt: skip
-        for index in events.indexes:
-            index.create(connection)
         connection.execute(sa.text(_FILL_MINUTES.format(minute=_MINUTE[name])))
         _register(connection, args.stations, start)
         connection.exec_driver_sql("ANALYZE")

@@ -35,6 +35,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from harness.bulk import insert_events
 from harness.databases import database
 from linetrace.central.relay.epcis.documents import encode
 from linetrace.central.relay.epcis.lot_export import csv_chunks, epcis_chunks, lot_pages
@@ -129,18 +130,11 @@ def _run(kind: str, url: str, count: int, old_count: int) -> float:
 
 
 def _load(engine: Engine, count: int) -> float:
-    """Bulk insert with the indexes dropped and built again after (the same end state)."""
+    """The lot's events (``harness.bulk``) and the plant they were made in."""
     began = time.perf_counter()
     with engine.begin() as connection:
-        for index in events.indexes:
-            index.drop(connection)
-        postgres = connection.dialect.name == "postgresql"
-        connection.execute(sa.text(_LOAD_POSTGRES if postgres else _LOAD_SQLITE), {"count": count})
-        for index in events.indexes:
-            index.create(connection)
+        insert_events(connection, _LOAD_POSTGRES, _LOAD_SQLITE, {"count": count})
         _plant(connection)
-        if postgres:
-            connection.exec_driver_sql("ANALYZE events")
     return time.perf_counter() - began
 
 

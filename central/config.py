@@ -28,7 +28,6 @@ from linetrace.settings import load_settings as load_process_settings
 
 __all__ = [
     "ENV_PREFIX",
-    "LANGUAGES",
     "ApiSettings",
     "CentralMqttSettings",
     "CentralSettings",
@@ -279,9 +278,6 @@ class ApiSettings(_Section):
                     "no port; '*' alone would let any page drive the API)"
                 )
         return tuple(name.lower() for name in value)
-
-
-LANGUAGES = ("vi", "en")
 
 
 def _known_time_zone(name: str) -> str:

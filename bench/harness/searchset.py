@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import time
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from harness.bulk import insert_events
 from harness.events import GTINS
-from linetrace.central.store import events
 
 __all__ = ["LOT_SIZE", "STATIONS", "bulk_load_plant", "station_of"]
 
@@ -91,14 +90,5 @@ def bulk_load_plant(engine: Engine, count: int) -> float:
     """Put ``count`` events straight into ``events``; return the seconds it took."""
     began = time.perf_counter()
     with engine.begin() as connection:
-        for index in events.indexes:
-            index.drop(connection)
-        postgres = connection.dialect.name == "postgresql"
-        connection.execute(sa.text(_POSTGRES if postgres else _SQLITE), {"count": count})
-        for index in events.indexes:
-            index.create(connection)
-        if postgres:
-            # What autovacuum does soon after a load; the service never runs ANALYZE on
-            # SQLite, so neither does the benchmark.
-            connection.exec_driver_sql("ANALYZE events")
+        insert_events(connection, _POSTGRES, _SQLITE, {"count": count})
     return time.perf_counter() - began

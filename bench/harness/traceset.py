@@ -10,12 +10,11 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from harness.bulk import insert_events
 from harness.events import GTINS, ITEMS_PER_LOT
 from linetrace.central.query.events import EventQuery, find_events
-from linetrace.central.store import events
 
 __all__ = ["QUERY_REPEATS", "bulk_load", "trace_timings"]
 
@@ -80,17 +79,8 @@ def bulk_load(engine: Engine, count: int) -> float:
 
     began = time.perf_counter()
     with engine.begin() as connection:
-        for index in events.indexes:
-            index.drop(connection)
-        postgres = connection.dialect.name == "postgresql"
-        connection.execute(sa.text(_LOAD_POSTGRES if postgres else _LOAD_SQLITE), {"count": count})
-        for index in events.indexes:
-            index.create(connection)
+        insert_events(connection, _LOAD_POSTGRES, _LOAD_SQLITE, {"count": count})
         rebuild_lot_summaries(connection)
-        if postgres:
-            # What autovacuum does soon after a load; the service never runs ANALYZE on
-            # SQLite, so neither does the benchmark.
-            connection.exec_driver_sql("ANALYZE events")
     return time.perf_counter() - began
 
 
