@@ -195,9 +195,22 @@ def _compare(old: Dashboard, new: Dashboard) -> None:
 
 @contextmanager
 def _old_counts() -> Iterator[None]:
+    """The dashboard as it was: the hour and the trends each counted from the events. The
+    minutes it now reads once are replaced by what the old queries need to run."""
+
+    def no_minutes(conn: Connection, where: Any, now: datetime) -> tuple[Any, ...]:
+        return conn, where, now
+
+    def counts(conn: Connection, where: Any, figures: Any, now: datetime, _: Any) -> None:
+        _old_apply_counts(conn, where, figures, now)
+
+    def trends(asked: tuple[Any, ...]) -> dict[tuple[str, str], list[TrendPoint]]:
+        return _old_trends(*asked)
+
     with (
-        mock.patch.object(module, "_apply_counts", _old_apply_counts),
-        mock.patch.object(module, "_trends", _old_trends),
+        mock.patch.object(module, "_hour_minutes", no_minutes),
+        mock.patch.object(module, "_apply_counts", counts),
+        mock.patch.object(module, "_trends", trends),
     ):
         yield
 

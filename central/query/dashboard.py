@@ -77,12 +77,13 @@ def dashboard(
     """
     where = scope or (lambda _site, _line: sa.true())
     figures = {key: _blank(key) for key in _station_keys(conn, where)}
+    minutes = _hour_minutes(conn, where, now)
     _apply_statuses(conn, where, figures, now)
-    _apply_counts(conn, where, figures, now)
+    _apply_counts(conn, where, figures, now, minutes)
     _apply_mismatches(conn, where, figures, now)
     _apply_last_events(conn, figures)
     _apply_alarms(conn, figures)
-    trends = _trends(conn, where, now)
+    trends = _trends(minutes)
     open_batches = _open_batches(conn, where)
     return _group(figures, trends, open_batches, now)
 
@@ -141,7 +142,11 @@ def _figure(metrics: dict[str, Any], name: str) -> float | None:
 
 
 def _apply_counts(
-    conn: Connection, where: Any, figures: dict[Key, StationFigures], now: datetime
+    conn: Connection,
+    where: Any,
+    figures: dict[Key, StationFigures],
+    now: datetime,
+    minutes: list[_Minute],
 ) -> None:
     """Reads and no-reads over the last minute (events) and hour (the minutes' counts)."""
     e = events.c
@@ -159,25 +164,32 @@ def _apply_counts(
             station.reads_minute = int(count)
         else:
             station.noreads_minute = int(count)
-    m = station_minutes.c
-    hour = conn.execute(
-        sa.select(m.site, m.line, m.station, sa.func.sum(m.reads), sa.func.sum(m.noreads))
-        .where(*_this_hour(now), where(m.site, m.line))
-        .group_by(m.site, m.line, m.station)
-    ).all()
-    for site, line, station_name, reads, noreads in hour:
+    for site, line, station_name, _, reads, noreads in minutes:
         station = figures.get((site, line, station_name))
         if station is not None:
-            station.reads_hour, station.noreads_hour = int(reads or 0), int(noreads or 0)
+            station.reads_hour += reads
+            station.noreads_hour += noreads
     for station in figures.values():
         station.read_rate_minute = read_rate(station.reads_minute, station.noreads_minute)
         station.read_rate_hour = read_rate(station.reads_hour, station.noreads_hour)
 
 
-def _this_hour(now: datetime) -> list[sa.ColumnElement[bool]]:
-    """The minutes shown at ``now`` (a range of the minute index)."""
-    minute = station_minutes.c.minute
-    return [minute >= hour_start(now), minute <= now]
+_Minute = tuple[str, str, str, datetime, int, int]  # site, line, station, minute, counts
+
+
+def _hour_minutes(conn: Connection, where: Any, now: datetime) -> list[_Minute]:
+    """The minutes shown at ``now`` (a range of the minute index), every station's: read
+    once for both the stations' hour and the lines' trends."""
+    m = station_minutes.c
+    rows = conn.execute(
+        sa.select(m.site, m.line, m.station, m.minute, m.reads, m.noreads).where(
+            m.minute >= hour_start(now), m.minute <= now, where(m.site, m.line)
+        )
+    )
+    return [
+        (site, line, station, _aware(minute), int(reads), int(noreads))
+        for site, line, station, minute, reads, noreads in rows
+    ]
 
 
 def _apply_mismatches(
@@ -234,17 +246,12 @@ def _apply_alarms(conn: Connection, figures: dict[Key, StationFigures]) -> None:
 # -- per line: the trend and the batch ------------------------------------------------
 
 
-def _trends(conn: Connection, where: Any, now: datetime) -> dict[tuple[str, str], list[TrendPoint]]:
-    """Each line's reads and no-reads per minute of the hour, from the minutes' counts."""
-    m = station_minutes.c
-    rows = conn.execute(
-        sa.select(m.site, m.line, m.minute, sa.func.sum(m.reads), sa.func.sum(m.noreads))
-        .where(*_this_hour(now), where(m.site, m.line))
-        .group_by(m.site, m.line, m.minute)
-    ).all()
+def _trends(minutes: list[_Minute]) -> dict[tuple[str, str], list[TrendPoint]]:
+    """Each line's reads and no-reads per minute of the hour, its stations' summed."""
     counts: dict[tuple[str, str], dict[datetime, tuple[int, int]]] = defaultdict(dict)
-    for site, line, at, reads, noreads in rows:
-        counts[(site, line)][_aware(at)] = (int(reads or 0), int(noreads or 0))
+    for site, line, _, at, reads, noreads in minutes:
+        before = counts[(site, line)].get(at, (0, 0))
+        counts[(site, line)][at] = (before[0] + reads, before[1] + noreads)
     return {
         line: [
             TrendPoint(at=at, reads=reads, noreads=noreads, read_rate=read_rate(reads, noreads))
