@@ -176,7 +176,7 @@ class Confirmer:
     def _judge(self, kept: _Kept) -> int:
         symbol = kept.symbol
         agreed = 0
-        for found in self._reader.looks(kept.view, symbol.symbology):
+        for found in self._reader.looks(kept.view, symbol):
             linear = [other for other in found if other.symbology in LINEAR_FORMATS]
             if any(same_code(symbol, other) for other in linear):
                 agreed += 1
@@ -192,4 +192,6 @@ class Confirmer:
         # The bands of the view, read apart, are one more look; a band of a real photo
         # reads a misread of its own now and then, which denies this look, not the others.
         vote = self._rows.vote(kept.view, symbol, same_code)
-        return agreed + int(vote.confirms(ROW_AGREEMENT))
+        agreed += int(vote.confirms(ROW_AGREEMENT))
+        # A read only the other decoder made of a whole picture is one agreement short.
+        return max(0, agreed - self._reader.owed(symbol))

@@ -192,4 +192,5 @@ def shifted(symbol: Symbol, dx: float, dy: float) -> Symbol:
         corners=(corners[0], corners[1], corners[2], corners[3]),
         orientation=symbol.orientation,
         ec_used=symbol.ec_used,
+        decoder=symbol.decoder,
     )

@@ -189,7 +189,7 @@ class ScanPipeline:
         """Track what was read in ``frame``; return the passages it closed, oldest first."""
         whole_read = self.photos and self._reader is not None and WholeRead.wanted(reading)
         if whole_read and self._reader is not None:
-            reading = with_whole(reading, self._reader.read_whole(frame.image))
+            reading = with_whole(reading, self._reader.read_picture(frame.image))
         stats = self._stats
         stats.frames += 1
         stats.decode_seconds += reading.seconds
@@ -269,7 +269,7 @@ class ScanPipeline:
         unread = self._whole.take()
         if unread is None or self._reader is None:
             return []
-        whole = self._reader.read_whole(unread.image)
+        whole = self._reader.read_picture(unread.image)
         self._stats.attempts += whole.attempts
         self._stats.decode_seconds += whole.seconds
         found = whole.symbols

@@ -141,6 +141,7 @@ def mapped(symbol: Symbol, matrix: Affine) -> Symbol:
         corners=(corners[0], corners[1], corners[2], corners[3]),
         orientation=turned(symbol.orientation, matrix),
         ec_used=symbol.ec_used,
+        decoder=symbol.decoder,
     )
 
 

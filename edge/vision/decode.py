@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Binarizer",
     "Decoder",
+    "DecoderName",
     "ImageError",
     "Point",
     "Symbol",
@@ -60,6 +61,7 @@ Point = tuple[int, int]
 # at a threshold from the whole image's histogram, the one the frame reader never uses, so
 # a second read with it is an independent look (see linetrace.edge.vision.second_read).
 Binarizer = Literal["local", "fixed", "global"]
+DecoderName = Literal["zxing", "zbar"]
 
 LIBZBAR_HINT = "install the zbar library (Debian/Ubuntu: apt-get install libzbar0)"
 
@@ -86,6 +88,9 @@ class Symbol:
     # Share of the symbol's error correction this read spent, 0..1; None where the
     # symbology has none (linear codes) or the backend does not report it (zbar).
     ec_used: float | None = None
+    # The backend that read it: a second read by the same backend on the same pixels
+    # would only repeat it (see linetrace.edge.vision.second_read).
+    decoder: DecoderName = "zxing"
 
     @property
     def key(self) -> tuple[str, str]:
@@ -304,6 +309,7 @@ def _zbar_symbol(
         gs1=is_gs1,
         corners=((left, top), (right, top), (right, bottom), (left, bottom)),
         orientation=orientation,
+        decoder="zbar",
     )
 
 

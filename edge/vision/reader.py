@@ -45,6 +45,7 @@ from linetrace.edge.vision.cutouts import (
 from linetrace.edge.vision.decode import Decoder, Symbol, ZbarDecoder, ZxingDecoder
 from linetrace.edge.vision.formats import DEFAULT_FORMATS, FORMATS, LINEAR_FORMATS
 from linetrace.edge.vision.locate import Locator, Region, crop
+from linetrace.edge.vision.picture_read import PictureTries
 from linetrace.edge.vision.reading import Hint, Reading, Sighting
 from linetrace.edge.vision.restore import (
     Blur,
@@ -105,6 +106,7 @@ class FrameReader:
         linear = tuple(f for f in formats if f in LINEAR_FORMATS)
         matrix = tuple(f for f in formats if f not in LINEAR_FORMATS)
         self._whole = _decoder(config, formats, rotate=config.try_rotate, whole=True)
+        self._picture = PictureTries(config, formats, self._whole)
         # Rectified cut-outs have their bars upright: no need to try other turns.
         self._linear = _decoder(config, linear, rotate=False, whole=False) if linear else None
         # Images stretched to full contrast keep faint narrow bars above mid-grey or below
@@ -156,6 +158,23 @@ class FrameReader:
         work, to_frame = self._prepare(image)
         symbols = tuple(mapped(s, to_frame) for s in self._whole.decode(work))
         return Reading(loose=symbols, seconds=time.perf_counter() - started, attempts=1)
+
+    def read_picture(self, image: Image) -> Reading:
+        """The whole of ``image``, a picture no other frame follows (a photo, a still
+        scene), read as :meth:`read_whole` does and, where that reads nothing, with the
+        further tries of :mod:`linetrace.edge.vision.picture_read`."""
+        started = time.perf_counter()
+        work, to_frame = self._prepare(image)
+        found = self._whole.decode(work)
+        calls = 1
+        if found:
+            back = to_frame
+        else:
+            found, scale, more = self._picture.read(work)
+            calls += more
+            back = to_frame @ np.diag([1.0 / scale, 1.0 / scale, 1.0])
+        symbols = tuple(mapped(s, back) for s in found)
+        return Reading(loose=symbols, seconds=time.perf_counter() - started, attempts=calls)
 
     def read_region(self, image: Image, region: Region) -> tuple[list[Symbol], int]:
         """The symbols in ``region`` of ``image`` (a cut-out, in frame pixels), tried as a

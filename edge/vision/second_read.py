@@ -113,6 +113,7 @@ class SecondReader:
 
     def __init__(self, config: PipelineConfig) -> None:
         self._try_invert = config.try_invert
+        self._backend = config.backend
         # zbar first where the frame reader is zxing-cpp; a zbar station's first read was
         # zbar's own, so only zxing-cpp's looks are independent of it.
         self._order: tuple[tuple[str, float, bool], ...] = (
@@ -122,19 +123,27 @@ class SecondReader:
         )
         self._decoders: dict[tuple[str, tuple[str, ...]], Decoder | None] = {}
 
-    def looks(self, view: View, symbology: str) -> Iterator[list[Symbol]]:
-        """What each independent decoder reads in ``view`` of a ``symbology`` symbol, one
+    def looks(self, view: View, first: Symbol) -> Iterator[list[Symbol]]:
+        """What each decoder independent of ``first``'s read reads in ``view``, one
         decoder at a time (the caller may stop early). Positions are in the view's pixels."""
-        formats = family(symbology)
+        formats = family(first.symbology)
         upright_image = upright(view)
         if upright_image.size == 0:
             return
         for kind, scale, turned in self._order:
             if not turned and view.region is None and (kind, scale, True) in self._order:
                 continue  # without a region the upright view is the view: read already
+            if kind == "zbar" and first.decoder == "zbar" and scale == 1.0:
+                continue  # zbar has one way to read pixels: at their size it repeats itself
             decoder = self._decoder(kind, formats)
             if decoder is not None:
                 yield decoder.decode(_scaled(upright_image if turned else view.image, scale))
+
+    def owed(self, first: Symbol) -> int:
+        """The agreeing reads ``first`` needs beyond a frame reader's read: one where the
+        station's own decoder did not read it at all (a whole picture's try by the other
+        decoder, see :mod:`linetrace.edge.vision.picture_read`), none otherwise."""
+        return int(first.decoder != self._backend)
 
     def _decoder(self, kind: str, formats: tuple[str, ...]) -> Decoder | None:
         key = (kind, formats)
