@@ -30,6 +30,8 @@ decoded again on a moving line, where the next read frame replaces them.
   not read) gets one agreeing read at close from a per-row read of its view in that frame
   (:mod:`linetrace.edge.vision.row_vote`): at least :data:`ROW_AGREEMENT` bands read the
   code and none reads another. So the newest view of each linear code stays kept a while.
+  A GS1-128 read whose SSCC or GTIN check digit verifies gets it without the vote
+  (:func:`doubly_checked`): its misread would have to pass two checks, not one.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from linetrace.edge.line.gs1 import interpret
+from linetrace.edge.line.gs1 import CHECK_DIGIT, interpret
 from linetrace.edge.vision.formats import LINEAR_FORMATS
 from linetrace.edge.vision.row_vote import RowVoter
 from linetrace.edge.vision.second_read import SecondReader, View, cut_view, family
@@ -54,7 +56,7 @@ if TYPE_CHECKING:
 
     Image = npt.NDArray[np.uint8]
 
-__all__ = ["Confirmer", "same_code"]
+__all__ = ["CHECKED_KEYS", "Confirmer", "doubly_checked", "same_code"]
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +66,9 @@ _EAN_UPC = frozenset({"EAN13", "EAN8", "UPCA", "UPCE"})
 # The bands of a per-row read (:mod:`linetrace.edge.vision.row_vote`) that must read the
 # code, none reading another, for it to count as one more agreeing read.
 ROW_AGREEMENT = 3
+# The AIs whose value ends in a mod-10 check digit (SSCC, GTIN, the GTIN of the contents)
+# that a GS1-128 read may carry for :func:`doubly_checked`.
+CHECKED_KEYS = frozenset({"00", "01", "02"})
 # The linear reads kept from earlier read frames, for a moving line's passage read in one
 # frame only (per-row confirmation at close): the newest, by code.
 KEPT_SINGLES = 64
@@ -75,6 +80,28 @@ def same_code(first: Symbol, second: Symbol) -> bool:
         gtin = _gtin(first)
         return gtin is not None and gtin == _gtin(second)
     return second.symbology in family(first.symbology) and first.text == second.text
+
+
+def doubly_checked(symbol: Symbol) -> bool:
+    """Whether ``symbol`` is a GS1-128 read that two independent checks passed.
+
+    Code 128's mod-103 check character catches every read with one wrong character (103
+    is prime and no weight reaches it), so a misread needs two or more wrong characters
+    that happen to cancel (about one time in a hundred), and an SSCC or GTIN in the data
+    has its own mod-10 check digit besides. An EAN-13 has the mod-10 digit alone, which a
+    misread passes one time in ten. A moving line's GS1-128 read in one frame whose
+    element string carries such a key, every check digit verifying, therefore counts as
+    confirmed by its checks.
+    """
+    if symbol.symbology != "Code128" or not symbol.gs1:
+        return False
+    meaning = interpret(symbol.symbology_id, symbol.text, symbology=symbol.symbology)
+    return (
+        meaning.gs1 is not None
+        and bool(CHECKED_KEYS & meaning.gs1.keys())
+        and CHECK_DIGIT in meaning.checks
+        and meaning.valid
+    )
 
 
 def _gtin(symbol: Symbol) -> str | None:
@@ -162,6 +189,9 @@ class Confirmer:
             return 0
         if kept.agreed is not None:
             return 0  # judged by the second reads already (a still scene): that stands
+        if doubly_checked(kept.symbol):
+            logger.debug("%r read in one frame: confirmed by its check digits", kept.symbol.text)
+            return 1
         vote = self._rows.vote(kept.view, kept.symbol, same_code)
         if vote.dispute:
             self.disputes += 1

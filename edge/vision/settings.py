@@ -120,7 +120,9 @@ class PipelineConfig(Section):
         "another binarizer, the symbol's bands read apart) on the same view; a passage read "
         "fewer times is dropped as unconfirmed. A passage decoded in one frame only on a "
         "moving line gets one more agreeing read when at least 3 bands (rows) of its view "
-        "there, read apart, read the same code and none reads another.",
+        "there, read apart, read the same code and none reads another, or when it is a "
+        "GS1-128 whose SSCC or GTIN check digit verifies (two checks, the symbol's and "
+        "the key's, passed).",
     )
     roi: tuple[int, int, int, int] | None = Field(
         default=None,
