@@ -32,6 +32,12 @@ decoded again on a moving line, where the next read frame replaces them.
   code and none reads another. So the newest view of each linear code stays kept a while.
   A GS1-128 read whose SSCC or GTIN check digit verifies gets it without the vote
   (:func:`doubly_checked`): its misread would have to pass two checks, not one.
+
+The bands also guard the other way (:meth:`Confirmer.doubts`): a worn EAN-13 can misread
+the same way in frame after frame (print gain turns its left digits' parity), so frames
+alone would confirm it. An EAN/UPC or ITF read about to be confirmed by frames is asked
+once whether its bands read it; where most read another code, its passage is dropped as a
+misread and its region is decoded again rather than carried.
 """
 
 from __future__ import annotations
@@ -52,6 +58,7 @@ if TYPE_CHECKING:
 
     from linetrace.edge.line.track import Track
     from linetrace.edge.vision.decode import Symbol
+    from linetrace.edge.vision.locate import Region
     from linetrace.edge.vision.reading import Reading
 
     Image = npt.NDArray[np.uint8]
@@ -66,6 +73,9 @@ _EAN_UPC = frozenset({"EAN13", "EAN8", "UPCA", "UPCE"})
 # The bands of a per-row read (:mod:`linetrace.edge.vision.row_vote`) that must read the
 # code, none reading another, for it to count as one more agreeing read.
 ROW_AGREEMENT = 3
+# The linear formats whose only check is one mod-10 digit: a misread passes it one time
+# in ten, so a read confirmed by frames is asked whether its own bands agree.
+_MOD10_ONLY = frozenset({"EAN13", "EAN8", "UPCA", "UPCE", "ITF14", "ITF"})
 # The AIs whose value ends in a mod-10 check digit (SSCC, GTIN, the GTIN of the contents)
 # that a GS1-128 read may carry for :func:`doubly_checked`.
 CHECKED_KEYS = frozenset({"00", "01", "02"})
@@ -196,6 +206,29 @@ class Confirmer:
         if vote.dispute:
             self.disputes += 1
         return 1 if vote.confirms(ROW_AGREEMENT) else 0
+
+    def doubts(self, image: Image, symbol: Symbol, region: Region) -> bool:
+        """Whether ``symbol``, an EAN/UPC or ITF read about to be confirmed by frames, is
+        doubted by its own view in ``image``: at least :data:`ROW_AGREEMENT` of its bands,
+        read apart, read another code, and more of them than read it (one or two bands
+        of a worn label misread now and then). Such a misread (print gain read as other digits, a check digit
+        that fits) can repeat frame after frame; once carried it is decoded no more, and
+        the real code never gets the frames to outvote it."""
+        if symbol.symbology not in _MOD10_ONLY:
+            return False
+        vote = self._rows.vote(cut_view(image, symbol, region), symbol, same_code)
+        if vote.dispute >= ROW_AGREEMENT and vote.dispute > vote.agree:
+            self.disputes += 1
+            logger.info(
+                "%s %r read in frames but doubted by its bands (%d read another code, %d "
+                "it): decoded again",
+                symbol.symbology,
+                symbol.text,
+                vote.dispute,
+                vote.agree,
+            )
+            return True
+        return False
 
     def _agreed(self, kept: _Kept) -> int:
         """The independent reads that agree with ``kept``'s (asked once): 0 on a dispute."""

@@ -77,6 +77,10 @@ class RegionTrack:
     symbols: dict[Key, Symbol] = field(default_factory=dict)  # last decode of each code
     anchors: dict[Key, tuple[float, float]] = field(default_factory=dict)  # region centre then
     kin: list[RegionTrack] = field(default_factory=list)  # undecoded, on the same label
+    # Codes whose bands, read apart, mostly read another code (see Confirmer.doubts):
+    # never carried, so the frames to come decode the region and the real code outvotes.
+    doubted: set[Key] = field(default_factory=set)
+    voted: set[Key] = field(default_factory=set)  # codes whose bands were asked, once
     judged: set[int] = field(default_factory=set)  # keys of tracks already compared with
     snapshot: Image | None = None
     snapshot_score: float = -1.0  # 0 for a cut view, else the area of the view kept
@@ -114,9 +118,12 @@ class RegionTrack:
         """The codes read often enough to stop decoding this region: as often as a code
         needs, and that much more often than any other text of its symbology read here.
         A linear misread whose check digit fits can repeat in two frames; carried along
-        from then on it would outnumber the real code, read once before, in frames."""
+        from then on it would outnumber the real code, read once before, in frames. A
+        doubted code is never confirmed here, for the same reason."""
         confirmed: list[Symbol] = []
         for key, count in self.decodes.items():
+            if key in self.doubted:
+                continue
             needed = linear_confirmations if key[0] in LINEAR_FORMATS else 1
             rivals = [n for (symbology, _), n in self.decodes.items() if symbology == key[0]]
             if count >= needed + sum(rivals) - count:

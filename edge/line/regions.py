@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -51,6 +51,7 @@ from linetrace.edge.camera.images import grayscale
 from linetrace.edge.line.label_parts import relate, settle_unread
 from linetrace.edge.line.region_track import Key, RegionTrack, Velocity, belt_from_regions
 from linetrace.edge.vision.decode import Symbol
+from linetrace.edge.vision.formats import LINEAR_FORMATS
 from linetrace.edge.vision.locate import MARGIN_PX, Region
 from linetrace.edge.vision.reading import Hint, Sighting
 from linetrace.edge.vision.stack import ViewStack
@@ -59,6 +60,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
     Image = npt.NDArray[np.uint8]
+    Doubts = Callable[[Image, Symbol, Region], bool]
 
 __all__ = ["CODE_DENSITY", "RegionTracker"]
 
@@ -83,13 +85,21 @@ class RegionTracker:
     """
 
     def __init__(
-        self, window_s: float, linear_confirmations: int, *, keep_views: bool = False
+        self,
+        window_s: float,
+        linear_confirmations: int,
+        *,
+        keep_views: bool = False,
+        doubts: Doubts | None = None,
     ) -> None:
         """``keep_views``: keep the recent views of undecoded matrix-like regions, for
-        :meth:`due_stacks`."""
+        :meth:`due_stacks`. ``doubts(gray, symbol, region)``: whether a linear read about
+        to be confirmed here is a misread by its own view (asked once per code and region)."""
         self.window_s = window_s
         self.linear_confirmations = linear_confirmations
         self.keep_views = keep_views
+        self._doubts = doubts
+        self.doubted_now: list[Symbol] = []  # the reads doubted in the last frame observed
         self._stacks_due: list[RegionTrack] = []
         self._open: dict[int, RegionTrack] = {}
         self._keys = itertools.count(1)
@@ -147,6 +157,9 @@ class RegionTracker:
                 pending.append(sighting)
         placed = self._place(pending, index, mono, wall, touched)
         gray = None if image is None else grayscale(image)
+        self.doubted_now = []
+        if gray is not None:
+            self._ask_doubts(placed, gray)
         self._relate(followed + placed, mono, gray)
         self._stacks_due = []
         if image is not None and gray is not None:
@@ -156,6 +169,23 @@ class RegionTracker:
                     self._keep_view(track, sighting.region, gray)
         self._last_seen = list(touched.values())
         return carried, self._close_idle(mono, touched)
+
+    def _ask_doubts(self, placed: list[tuple[RegionTrack, Sighting]], gray: Image) -> None:
+        """Ask, once per code and region, whether a linear read that now has the decodes
+        to be confirmed is doubted by its own view in this frame."""
+        if self._doubts is None:
+            return
+        for track, sighting in placed:
+            for symbol in sighting.symbols:
+                key = symbol.key
+                if key in track.voted or symbol.symbology not in LINEAR_FORMATS:
+                    continue
+                if track.decodes.get(key, 0) < self.linear_confirmations:
+                    continue
+                track.voted.add(key)
+                if self._doubts(gray, symbol, sighting.region):
+                    track.doubted.add(key)
+                    self.doubted_now.append(symbol)
 
     def due_stacks(self) -> list[RegionTrack]:
         """The tracks of the last frame observed whose views are due to be combined: not

@@ -30,7 +30,10 @@ The same rule catches misreads. A linear code can decode to a wrong text whose c
 digit happens to fit (one time in ten for EAN-13); the real code is then read in most
 frames and the wrong one in a few, at the same spot. One spot holds one symbol, so two
 passages of one symbology with different texts at the same place and time are rivals,
-and a passage that a rival outnumbers in frames is :attr:`Track.outvoted`.
+and a passage that a rival outnumbers in frames is :attr:`Track.outvoted`. A misread can
+also repeat in more frames than the real code gets; when the bands of its own view read
+another code (:meth:`PassageTracker.doubt`, asked by the pipeline), it is doubted: never
+reported, and never outvoting its rival.
 
 A passage counts the frames that saw its code (``frames``) and, among them, the frames
 that actually decoded it (``decodes``): once a label has been read, the reader may stop
@@ -89,6 +92,9 @@ class Track:
     first_paused: float = 0.0  # the source's pauses so far, at the first read
     last_paused: float = 0.0  # ... and at the last
     rivals: list[Track] = field(default_factory=list)
+    # Its own view's bands mostly read another code (see PassageTracker.doubt): a misread
+    # that repeats, never reported and never outvoting the code it hides.
+    doubted: bool = False
     # The most error correction any decode of this passage spent: the margin warns before
     # codes fail, and the read nearest to failing is the first to show a fading printer.
     ec_used: float | None = None
@@ -151,8 +157,9 @@ class Track:
 
     @property
     def outvoted(self) -> bool:
-        """True when a rival at the same spot was read in more frames: this is a misread."""
-        return any(rival.frames > self.frames for rival in self.rivals)
+        """True when a rival at the same spot, not doubted, was read in more frames: this
+        is a misread."""
+        return any(rival.frames > self.frames and not rival.doubted for rival in self.rivals)
 
     def extend(
         self,
@@ -290,6 +297,13 @@ class PassageTracker:
                 self._link_rivals(track, index, mono)
                 tracks.append(track)
                 touched.add(track)
+
+    def doubt(self, symbol: Symbol, index: int) -> None:
+        """Mark the open passage that ``symbol``, read in frame ``index``, joined as
+        doubted (the nearest of its code's there: two items may carry one code)."""
+        joined = [t for t in self._open.get(symbol.key, []) if t.last_index == index]
+        if joined:
+            min(joined, key=lambda t: math.dist(t.last_centre, symbol.centre)).doubted = True
 
     def _assign_serialised(
         self,

@@ -135,16 +135,17 @@ class ScanPipeline:
         self._decoder = decoder
         self._reader = FrameReader(config) if decoder is None else None
         self._tracker = PassageTracker(config.window_s, serialised=_serialised)
+        self._confirm = Confirmer(
+            SecondReader(config), config.window_s, config.linear_confirmations
+        )
         self._regions = RegionTracker(
             config.window_s,
             config.linear_confirmations,
             keep_views=config.stack and config.locate and self._reader is not None,
+            doubts=self._confirm.doubts,
         )
         self._stats = ScanStats()
         self._in_view: list[Symbol] = []  # the symbols of the last frame read
-        self._confirm = Confirmer(
-            SecondReader(config), config.window_s, config.linear_confirmations
-        )
         # The source's pauses, left out of the trackers' time (see stream_clock).
         self._clock = StreamClock(live=live)
         # A frame that read nothing, decoded whole if a still frame or the end follows;
@@ -208,6 +209,8 @@ class ScanPipeline:
         tracks = self._tracker.observe(
             frame.index, frame.mono, frame.wall, decoded, carried, paused=paused
         )
+        for symbol in self._regions.doubted_now:
+            self._tracker.doubt(symbol, frame.index)
         self._in_view = decoded + carried
         passages = self._passages(tracks, regions)  # may confirm with the last frame's views
         self._confirm.keep(frame.index, frame.mono, frame.image, reading)
@@ -327,6 +330,15 @@ class ScanPipeline:
 
     def _passage(self, track: Track) -> Passage | None:
         symbol = track.symbol
+        if track.doubted:
+            self._stats.misreads += 1
+            logger.info(
+                "dropped %s %r (%s frames) as a misread: its bands read another code",
+                symbol.symbology,
+                symbol.text,
+                track.frames,
+            )
+            return None
         if track.outvoted:
             self._stats.misreads += 1
             logger.info(
