@@ -73,9 +73,18 @@ _EAN_UPC = frozenset({"EAN13", "EAN8", "UPCA", "UPCE"})
 # The bands of a per-row read (:mod:`linetrace.edge.vision.row_vote`) that must read the
 # code, none reading another, for it to count as one more agreeing read.
 ROW_AGREEMENT = 3
-# The linear formats whose only check is one mod-10 digit: a misread passes it one time
-# in ten, so a read confirmed by frames is asked whether its own bands agree.
-_MOD10_ONLY = frozenset({"EAN13", "EAN8", "UPCA", "UPCE", "ITF14", "ITF"})
+# The linear formats whose only check is one mod-10 digit (a misread passes it one time in
+# ten, so a read confirmed by frames is asked whether its own bands agree), each with the
+# formats of its own length that its bands are read for: half an EAN-13's bars read as an
+# EAN-8 now and then, which is a fragment of it, not another code.
+_MOD10_ONLY: dict[str, tuple[str, ...]] = {
+    "EAN13": ("EAN13", "UPCA"),
+    "UPCA": ("EAN13", "UPCA"),
+    "EAN8": ("EAN8",),
+    "UPCE": ("UPCE",),
+    "ITF14": ("ITF14", "ITF"),
+    "ITF": ("ITF14", "ITF"),
+}
 # The AIs whose value ends in a mod-10 check digit (SSCC, GTIN, the GTIN of the contents)
 # that a GS1-128 read may carry for :func:`doubly_checked`.
 CHECKED_KEYS = frozenset({"00", "01", "02"})
@@ -210,13 +219,15 @@ class Confirmer:
     def doubts(self, image: Image, symbol: Symbol, region: Region) -> bool:
         """Whether ``symbol``, an EAN/UPC or ITF read about to be confirmed by frames, is
         doubted by its own view in ``image``: at least :data:`ROW_AGREEMENT` of its bands,
-        read apart, read another code, and more of them than read it (one or two bands
-        of a worn label misread now and then). Such a misread (print gain read as other digits, a check digit
-        that fits) can repeat frame after frame; once carried it is decoded no more, and
-        the real code never gets the frames to outvote it."""
-        if symbol.symbology not in _MOD10_ONLY:
+        read apart, read another code of its length, and more of them than read it (one
+        or two bands of a worn label misread now and then). Such a misread (print gain
+        read as other digits, a check digit that fits) can repeat frame after frame; once
+        carried it is decoded no more, and the real code never gets the frames to outvote
+        it."""
+        formats = _MOD10_ONLY.get(symbol.symbology)
+        if formats is None:
             return False
-        vote = self._rows.vote(cut_view(image, symbol, region), symbol, same_code)
+        vote = self._rows.vote(cut_view(image, symbol, region), symbol, same_code, formats)
         if vote.dispute >= ROW_AGREEMENT and vote.dispute > vote.agree:
             self.disputes += 1
             logger.info(

@@ -115,15 +115,17 @@ class RegionTracker:
         return len(self._open)
 
     def hints(self, mono: float) -> list[Hint]:
-        """Labels already read, where they should be at ``mono``: the reader skips them."""
+        """Labels already read, where they should be at ``mono``: the reader skips them,
+        or reads a doubted one again another way."""
         hints: list[Hint] = []
         for track in self._open.values():
             # A label unseen for longer than the window may be another one by now.
             if mono - track.last_mono > self.window_s:
                 continue
             if track.confirmed(self.linear_confirmations):
-                region = track.predicted(mono, self.belt)
-                hints.append(Hint(track.key, region))
+                hints.append(Hint(track.key, track.predicted(mono, self.belt)))
+            elif track.doubted:
+                hints.append(Hint(track.key, track.predicted(mono, self.belt), reread=True))
         return hints
 
     def observe(

@@ -140,10 +140,10 @@ class FrameReader:
         for region in self._locator.locate(work):
             in_frame = region_to_frame(region, to_frame)
             hint = _matching_hint(in_frame, hints)
-            if hint is not None:
+            if hint is not None and not hint.reread:
                 sightings.append(Sighting(in_frame, carried=hint.key))
                 continue
-            found, tried = self._decode(work, region)
+            found, tried = self._decode(work, region, reread=hint is not None)
             attempts += tried
             symbols = tuple(mapped(s, to_frame) for s in found)
             sightings.append(Sighting(in_frame, symbols))
@@ -212,10 +212,16 @@ class FrameReader:
         to_frame = np.array([[1.0 / scale, 0.0, x0], [0.0, 1.0 / scale, y0]])
         return np.ascontiguousarray(gray), to_frame
 
-    def _decode(self, work: Image, region: Region) -> tuple[list[Symbol], int]:
-        """The symbols in ``region`` and how many decoder calls it took to find them."""
+    def _decode(
+        self, work: Image, region: Region, *, reread: bool = False
+    ) -> tuple[list[Symbol], int]:
+        """The symbols in ``region`` and how many decoder calls it took to find them;
+        ``reread``: not the plain try first (it misread this label, see Hint)."""
         calls = 0
-        for step in self._steps(region):
+        steps = self._steps(region)
+        if reread:
+            steps = [step for step in steps if step != self._bars_plain] + [self._bars_plain]
+        for step in steps:
             for image, back, decoder in step(work, region):
                 if image.size == 0:
                     continue

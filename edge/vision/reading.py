@@ -16,10 +16,15 @@ __all__ = ["Hint", "Reading", "Sighting"]
 
 @dataclass(frozen=True, slots=True)
 class Hint:
-    """A label already read, and where its region should be in the frame being read."""
+    """A label already read, and where its region should be in the frame being read.
+
+    ``reread``: its read was doubted (see :meth:`linetrace.edge.line.confirm.Confirmer.doubts`),
+    so it is decoded again, not skipped, and not first the plain way that misread it.
+    """
 
     key: int
     region: Region
+    reread: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,16 +64,23 @@ class RowVoter:
         self._try_invert = try_invert
         self._decoders: dict[tuple[str, ...], list[Decoder]] = {}
 
-    def vote(self, view: View, symbol: Symbol, same: Callable[[Symbol, Symbol], bool]) -> RowVote:
+    def vote(
+        self,
+        view: View,
+        symbol: Symbol,
+        same: Callable[[Symbol, Symbol], bool],
+        formats: tuple[str, ...] | None = None,
+    ) -> RowVote:
         """Count the bands of ``view`` whose reads ``same`` finds equal to ``symbol``, and
-        those that read another linear code instead."""
+        those that read another linear code instead: one of ``symbol``'s family, or only
+        of ``formats`` where given."""
         image = _upright_bars(view, symbol)
         if image.size == 0 or image.shape[1] < 2:
             return RowVote(0, 0)
         image = _bar_rows(image)
         if image.shape[0] < BANDS:
             return RowVote(0, 0)
-        decoders = self._family_decoders(family(symbol.symbology))
+        decoders = self._family_decoders(formats or family(symbol.symbology))
         agree = dispute = 0
         for line in _bands(image):
             reads = [other for d in decoders for other in d.decode(line)]

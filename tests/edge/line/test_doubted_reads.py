@@ -5,6 +5,7 @@ the code it hides."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from datetime import timedelta
 
 import numpy as np
@@ -19,11 +20,12 @@ from linetrace.edge.line.track import PassageTracker
 from linetrace.edge.scanner.pipeline import ScanPipeline
 from linetrace.edge.vision.decode import Symbol, ZxingDecoder
 from linetrace.edge.vision.locate import Region
-from linetrace.edge.vision.reading import Reading, Sighting
+from linetrace.edge.vision.reader import FrameReader
+from linetrace.edge.vision.reading import Hint, Reading, Sighting
 from linetrace.edge.vision.second_read import SecondReader
 from linetrace.edge.vision.settings import PipelineConfig
 from tests.edge.barcodes import START, Image, symbol, with_check_digit
-from tests.edge.photos import EAN13, GS1_128, photo
+from tests.edge.photos import EAN8, EAN13, GS1_128, photo
 
 FPS = 30.0
 # Another EAN-13 whose check digit fits: what a misread of ``EAN13`` could report.
@@ -31,7 +33,7 @@ OTHER_GTIN13 = with_check_digit("094837842362")
 
 
 def first_read(image: Image) -> Symbol:
-    found = ZxingDecoder(("EAN13", "Code128")).decode(grayscale(image))
+    found = ZxingDecoder(("EAN13", "EAN8", "Code128")).decode(grayscale(image))
     assert len(found) == 1
     return found[0]
 
@@ -56,6 +58,15 @@ def test_a_read_whose_bands_read_another_code_is_doubted() -> None:
     assert checker.doubts(grayscale(image), misread, around(read))
     assert checker.disputes == 1
     assert not checker.doubts(grayscale(image), read, around(read))
+
+
+def test_a_shorter_code_in_its_bands_is_no_doubt() -> None:
+    """Half an EAN-13's bars can read as an EAN-8: a fragment, not another code. Here the
+    view holds an EAN-8 outright, and a read of it as an EAN-13 is still not doubted."""
+    image = photo(EAN8, (800, 600), seed=3)
+    eight = first_read(image)
+    as_thirteen = dataclasses.replace(eight, symbology="EAN13", text=EAN13.content)
+    assert not confirmer().doubts(grayscale(image), as_thirteen, around(eight))
 
 
 def test_a_code_128_is_not_asked() -> None:
@@ -94,7 +105,8 @@ def test_a_doubted_code_is_asked_once_and_never_carried(doubted: bool) -> None:
         if index == 1:
             assert [s.text for s in tracker.doubted_now] == ([EAN13.content] if doubted else [])
     assert asked == [EAN13.content]  # once, when its second decode would confirm it
-    assert bool(tracker.hints(4 / FPS)) is not doubted
+    # Confirmed, it is carried (skipped); doubted, it is read again another way.
+    assert [hint.reread for hint in tracker.hints(4 / FPS)] == [doubted]
 
 
 def test_a_doubted_passage_never_outvotes_the_code_it_hides() -> None:
@@ -136,3 +148,36 @@ def test_the_pipeline_drops_a_repeated_misread_its_bands_deny(misread: bool) -> 
     reported = [p.text for p in passages if p.kind is EventKind.READ]
     assert reported == ([] if misread else [real.text])
     assert pipeline.stats.misreads == int(misread)
+
+
+@pytest.mark.parametrize("reread", [False, True])
+def test_a_doubted_label_is_read_again_not_carried(reread: bool) -> None:
+    image = photo(EAN13, (800, 600), seed=3)
+    reader = FrameReader(PipelineConfig())
+    (located,) = [s for s in reader.read(image).sightings if s.symbols]
+    hint = Hint(7, located.region, reread=reread)
+    (again,) = [s for s in reader.read(image, [hint]).sightings if s.symbols or s.carried]
+    if reread:
+        assert again.carried is None
+        assert [s.text for s in again.symbols] == [EAN13.content]
+    else:
+        assert again.carried == 7
+
+
+@pytest.mark.parametrize("reread", [False, True])
+def test_a_reread_tries_the_plain_way_last(reread: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The plain try misread the label; read again, the enhanced tries come first."""
+    image = photo(EAN13, (800, 600), seed=3)
+    reader = FrameReader(PipelineConfig())
+    (located,) = [s for s in reader.read(image).sightings if s.symbols]
+    plain_tries: list[int] = []
+    plain = FrameReader._bars_plain
+
+    def counted(self: FrameReader, work: Image, region: Region) -> Iterator[object]:
+        plain_tries.append(1)
+        return plain(self, work, region)
+
+    monkeypatch.setattr(FrameReader, "_bars_plain", counted)
+    reading = reader.read(image, [Hint(7, located.region, reread=True)] if reread else [])
+    assert EAN13.content in [s.text for s in reading.symbols]
+    assert plain_tries == ([] if reread else [1])
