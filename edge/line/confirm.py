@@ -85,6 +85,9 @@ _MOD10_ONLY: dict[str, tuple[str, ...]] = {
     "ITF14": ("ITF14", "ITF"),
     "ITF": ("ITF14", "ITF"),
 }
+# The short codes that part of a longer one can read as (half an EAN-13's bars as a UPC-E
+# or an EAN-8): where the frame's border cuts them, their bands are no confirmation.
+_FRAGMENTS = frozenset({"UPCE", "EAN8"})
 # The AIs whose value ends in a mod-10 check digit (SSCC, GTIN, the GTIN of the contents)
 # that a GS1-128 read may carry for :func:`doubly_checked`.
 CHECKED_KEYS = frozenset({"00", "01", "02"})
@@ -208,6 +211,11 @@ class Confirmer:
             return 0
         if kept.agreed is not None:
             return 0  # judged by the second reads already (a still scene): that stands
+        region = kept.view.region
+        if kept.symbol.symbology in _FRAGMENTS and region is not None and region.edge:
+            # Cut by the frame's border: half an EAN-13 entering the view reads as a UPC-E,
+            # and every band of the cut view reads the same fragment.
+            return 0
         if doubly_checked(kept.symbol):
             logger.debug("%r read in one frame: confirmed by its check digits", kept.symbol.text)
             return 1

@@ -272,7 +272,7 @@ class ScanPipeline:
         unread = self._whole.take()
         if unread is None or self._reader is None:
             return []
-        whole = self._reader.read_picture(unread.image)
+        whole = self._reader.read_whole(unread.image)
         self._stats.attempts += whole.attempts
         self._stats.decode_seconds += whole.seconds
         found = whole.symbols
@@ -330,23 +330,15 @@ class ScanPipeline:
 
     def _passage(self, track: Track) -> Passage | None:
         symbol = track.symbol
-        if track.doubted:
+        why = _misread(track)
+        if why is not None:
             self._stats.misreads += 1
             logger.info(
-                "dropped %s %r (%s frames) as a misread: its bands read another code",
+                "dropped %s %r (%s frames) as a misread: %s",
                 symbol.symbology,
                 symbol.text,
                 track.frames,
-            )
-            return None
-        if track.outvoted:
-            self._stats.misreads += 1
-            logger.info(
-                "dropped %s %r (%s frames) as a misread of %s",
-                symbol.symbology,
-                symbol.text,
-                track.frames,
-                ", ".join(f"{r.symbol.text!r} ({r.frames} frames)" for r in track.rivals),
+                why,
             )
             return None
         needed = self.config.linear_confirmations
@@ -394,3 +386,14 @@ class ScanPipeline:
             first_frame_in_view=min(located, track.first_index) if located is not None else None,
             ec_used=track.ec_used,
         )
+
+
+def _misread(track: Track) -> str | None:
+    """Why ``track`` is a misread (its bands deny it, or a rival at its spot was read more
+    often), or None."""
+    if track.doubted:
+        return "its bands read another code"
+    if track.outvoted:
+        rivals = ", ".join(f"{r.symbol.text!r} ({r.frames} frames)" for r in track.rivals)
+        return f"read more often at its spot: {rivals}"
+    return None

@@ -14,8 +14,8 @@ it is done only where no other frame follows soon:
 
 :class:`WholeRead` keeps a copy of the last read frame while it read nothing (a grey
 frame's bytes, cheap beside its decode) and hands it over once.
-Such a picture is read with more tries than a plain decode where that reads nothing
-(:mod:`linetrace.edge.vision.picture_read`).
+A photo source's pictures get more tries where the plain decode reads nothing
+(:mod:`linetrace.edge.vision.picture_read`); a camera's still scenes do not.
 """
 
 from __future__ import annotations

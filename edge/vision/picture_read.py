@@ -1,7 +1,6 @@
-"""More tries at a whole picture that no other frame follows, where the plain whole read
-found nothing.
+"""More tries at a photo, where the plain whole read found nothing.
 
-A photo, or an item stopped under the camera, is read whole once (see
+A photo (an image file, each image of a folder) is read whole (see
 :mod:`linetrace.edge.scanner.whole_read`); no later frame gives the code another chance.
 On the real photographs of ``bench/edge_photos.py`` a plain zxing-cpp read of such a
 picture misses codes that two other tries read:
@@ -11,9 +10,11 @@ picture misses codes that two other tries read:
 * the other decoder at the picture's own size: zbar's scan lines read a good share of the
   EAN/UPC and QR photos that zxing-cpp reads nothing in, and the other way round.
 
-These run only for a picture the plain read found nothing in, once per photo or per
-stop, so a moving line never pays for them. A linear code found this way is confirmed
-like any other read of a single view (:mod:`linetrace.edge.line.confirm`), and one found
+These run only for a photo the plain read found nothing in. A camera's still scene (an
+item stopped under it) keeps the plain whole read: most still scenes of a line are an
+empty belt, where what a second decoder reads has not been measured, while the still
+items of ``bench/edge_photos.py`` already read at least as many as the plain read there.
+A linear code found this way is confirmed like any other read of a single view (:mod:`linetrace.edge.line.confirm`), and one found
 only by the other decoder needs one agreeing second read more
 (:meth:`linetrace.edge.vision.second_read.SecondReader.owed`): zbar reads a UPC-E out of
 the print beside a worn UPC-A now and then, and its own read at another scale repeats it.

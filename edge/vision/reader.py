@@ -160,9 +160,9 @@ class FrameReader:
         return Reading(loose=symbols, seconds=time.perf_counter() - started, attempts=1)
 
     def read_picture(self, image: Image) -> Reading:
-        """The whole of ``image``, a picture no other frame follows (a photo, a still
-        scene), read as :meth:`read_whole` does and, where that reads nothing, with the
-        further tries of :mod:`linetrace.edge.vision.picture_read`."""
+        """The whole of ``image``, a photo, read as :meth:`read_whole` does and, where
+        that reads nothing, with the further tries of
+        :mod:`linetrace.edge.vision.picture_read`."""
         started = time.perf_counter()
         work, to_frame = self._prepare(image)
         found = self._whole.decode(work)

@@ -13,12 +13,13 @@ from linetrace.edge.camera.images import grayscale
 from linetrace.edge.line.confirm import ROW_AGREEMENT, Confirmer, same_code
 from linetrace.edge.line.track import Track
 from linetrace.edge.vision.decode import Symbol, ZxingDecoder
-from linetrace.edge.vision.reading import Reading
+from linetrace.edge.vision.locate import Region
+from linetrace.edge.vision.reading import Reading, Sighting
 from linetrace.edge.vision.row_vote import RowVoter
 from linetrace.edge.vision.second_read import SecondReader, View, cut_view
 from linetrace.edge.vision.settings import PipelineConfig
 from tests.edge.barcodes import Image, with_check_digit
-from tests.edge.photos import EAN13, GS1_128, UPCA, Code, label, photo
+from tests.edge.photos import EAN8, EAN13, GS1_128, UPCA, Code, label, photo
 
 # Another EAN-13 whose check digit fits: what a misread of ``EAN13`` could report.
 OTHER_GTIN13 = with_check_digit("893850000099")
@@ -101,3 +102,20 @@ def test_a_passage_read_again_later_is_not_confirmed_by_rows() -> None:
     confirmer.keep(6, 6 / 30, image, Reading())
     track = Track.start(symbol, 4, 4 / 30, WHEN)  # first read in a frame not kept
     assert confirmer.at_close(track, 2) == 0
+
+
+@pytest.mark.parametrize("cut", [False, True], ids=["whole", "cut by the border"])
+def test_a_short_code_cut_by_the_frame_border_is_not_confirmed_by_rows(cut: bool) -> None:
+    """Half an EAN-13 entering the view reads as a UPC-E or an EAN-8, and every band of the
+    cut view reads the same fragment: such a read's rows confirm nothing."""
+    image = photo(EAN8, (800, 600), seed=3)
+    read = first_read(image)
+    xs = [x for x, _ in read.corners]
+    ys = [y for _, y in read.corners]
+    size = (float(max(xs) - min(xs)), float(max(ys) - min(ys)))
+    region = Region(read.centre, size, 0.0, 0.0, 0.9, 200.0, cut)
+    confirmer = Confirmer(SecondReader(PipelineConfig()), 0.5, 2)
+    confirmer.keep(5, 5 / 30, image, Reading(sightings=(Sighting(region, (read,)),)))
+    confirmer.keep(6, 6 / 30, image, Reading())
+    track = Track.start(read, 5, 5 / 30, WHEN)
+    assert confirmer.at_close(track, 1) == (0 if cut else 1)
