@@ -34,10 +34,10 @@ decoded again on a moving line, where the next read frame replaces them.
   (:func:`doubly_checked`): its misread would have to pass two checks, not one.
 
 The bands also guard the other way (:meth:`Confirmer.doubts`): a worn EAN-13 can misread
-the same way in frame after frame (print gain turns its left digits' parity), so frames
+the same way in frame after frame (print gain flips its left digits' parity), so frames
 alone would confirm it. An EAN/UPC or ITF read about to be confirmed by frames is asked
 once whether its bands read it; where most read another code, its passage is dropped as a
-misread and its region is decoded again rather than carried.
+misread and its region is read again, the plain try last, rather than carried.
 """
 
 from __future__ import annotations
