@@ -1,14 +1,15 @@
 """The dashboard in a real headless Chromium, against central with its ingest on a real
-Mosquitto: the grid, a live event from MQTT within 2 s, a batch started and closed."""
+Mosquitto: the grid, a live event from MQTT, a batch started and closed. How fast a live
+event reaches the page is measured by bench/ui.py, not here: a loaded machine slows it."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from linetrace.broker.mosquitto.local import LocalBroker
@@ -27,11 +28,13 @@ from tests.central.helpers import (
     register,
 )
 from tests.central.serving import serving
+from tests.conditions import wait_until
 
 pytestmark = pytest.mark.chromium
 
 SCREENSHOTS = Path(__file__).resolve().parents[3] / "build" / "screenshots"
-LIVE_LIMIT_S = 2.0
+# Only a guard against an ingest or a page that never gets there, however slow the machine.
+LIVE_GUARD_MS = 60_000
 
 
 @pytest.fixture
@@ -51,6 +54,9 @@ def plant(mqtt_broker: LocalBroker, sqlite_url: str) -> Iterator[tuple[str, Publ
         password=service.password,
     )
     with serving(create_app(settings, run_ingest=True)) as url:
+        # An event published before the ingest's subscription is granted is the broker's
+        # to drop (a station resends it; this publisher does not).
+        wait_until(lambda: _ingest_ready(url), LIVE_GUARD_MS / 1000, "ingest never subscribed")
         station = mqtt_broker.station(STATION)
         publisher = Publisher(
             mqtt_broker.host, mqtt_broker.port, station.username, station.password
@@ -61,12 +67,17 @@ def plant(mqtt_broker: LocalBroker, sqlite_url: str) -> Iterator[tuple[str, Publ
             publisher.__exit__(None, None, None)
 
 
+def _ingest_ready(url: str) -> bool:
+    ingest = httpx.get(url + "/healthz", timeout=5.0).json().get("ingest") or {}
+    return bool(ingest.get("subscribed") and ingest.get("writing"))
+
+
 def shot(page: Any, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
-def test_a_published_event_reaches_the_open_dashboard_within_2_s(
+def test_a_published_event_reaches_the_open_dashboard(
     chromium: Any, plant: tuple[str, Publisher], sqlite_url: str
 ) -> None:
     base, publisher = plant
@@ -77,13 +88,10 @@ def test_a_published_event_reaches_the_open_dashboard_within_2_s(
         page.locator('section.line[data-line="hcm1/L1"]').wait_for(timeout=10_000)
         page.locator('#stream-state[data-state="online"]').wait_for(timeout=10_000)
         event = make_event(1, observed_at=datetime.now(UTC))
-        started = time.monotonic()
         publisher.publish(events_topic(), event.to_payload())
         row = page.locator(f'#live-events tr[data-event-id="{event.event_id}"]')
-        row.wait_for(timeout=10_000)
-        took = time.monotonic() - started
+        row.wait_for(timeout=LIVE_GUARD_MS)
         shot(page, "dashboard-live-event")
-        assert took < LIVE_LIMIT_S, f"the event took {took:.2f} s to appear"
         tile = page.locator('article.station[data-station="hcm1/L1/pack-1"]')
         assert tile.locator(".badge").count() >= 1
     finally:
