@@ -8,7 +8,7 @@ needs (how often it was seen whole, how large, its snapshot).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -129,6 +129,27 @@ class RegionTrack:
             if count >= needed + sum(rivals) - count:
                 confirmed.append(self.symbols[key])
         return confirmed
+
+    def doubt_once(
+        self,
+        symbol: Symbol,
+        region: Region,
+        gray: Image,
+        doubts: Callable[[Image, Symbol, Region], bool],
+        linear_confirmations: int,
+    ) -> bool:
+        """Whether ``symbol``, a linear read here that now has the decodes to be confirmed,
+        is newly doubted by ``doubts`` on ``region`` of ``gray``: asked once per code."""
+        key = symbol.key
+        if key in self.voted or symbol.symbology not in LINEAR_FORMATS:
+            return False
+        if self.decodes.get(key, 0) < linear_confirmations:
+            return False
+        self.voted.add(key)
+        if not doubts(gray, symbol, region):
+            return False
+        self.doubted.add(key)
+        return True
 
     def carried_symbols(self, linear_confirmations: int) -> list[Symbol]:
         """The confirmed codes, moved along with the region since they were decoded."""

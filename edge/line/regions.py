@@ -51,7 +51,6 @@ from linetrace.edge.camera.images import grayscale
 from linetrace.edge.line.label_parts import relate, settle_unread
 from linetrace.edge.line.region_track import Key, RegionTrack, Velocity, belt_from_regions
 from linetrace.edge.vision.decode import Symbol
-from linetrace.edge.vision.formats import LINEAR_FORMATS
 from linetrace.edge.vision.locate import MARGIN_PX, Region
 from linetrace.edge.vision.reading import Hint, Sighting
 from linetrace.edge.vision.stack import ViewStack
@@ -173,21 +172,18 @@ class RegionTracker:
         return carried, self._close_idle(mono, touched)
 
     def _ask_doubts(self, placed: list[tuple[RegionTrack, Sighting]], gray: Image) -> None:
-        """Ask, once per code and region, whether a linear read that now has the decodes
-        to be confirmed is doubted by its own view in this frame."""
-        if self._doubts is None:
-            return
-        for track, sighting in placed:
-            for symbol in sighting.symbols:
-                key = symbol.key
-                if key in track.voted or symbol.symbology not in LINEAR_FORMATS:
-                    continue
-                if track.decodes.get(key, 0) < self.linear_confirmations:
-                    continue
-                track.voted.add(key)
-                if self._doubts(gray, symbol, sighting.region):
-                    track.doubted.add(key)
-                    self.doubted_now.append(symbol)
+        """Ask whether the linear reads of this frame that now have the decodes to be
+        confirmed are doubted by their own view (once per code and region)."""
+        if self._doubts is not None:
+            for track, sighting in placed:
+                for symbol in sighting.symbols:
+                    region, doubts, needed = (
+                        sighting.region,
+                        self._doubts,
+                        self.linear_confirmations,
+                    )
+                    if track.doubt_once(symbol, region, gray, doubts, needed):
+                        self.doubted_now.append(symbol)
 
     def due_stacks(self) -> list[RegionTrack]:
         """The tracks of the last frame observed whose views are due to be combined: not

@@ -163,18 +163,18 @@ class FrameReader:
         """The whole of ``image``, a photo, read as :meth:`read_whole` does and, where
         that reads nothing, with the further tries of
         :mod:`linetrace.edge.vision.picture_read`."""
+        plain = self.read_whole(image)
+        if plain.loose:
+            return plain
         started = time.perf_counter()
         work, to_frame = self._prepare(image)
-        found = self._whole.decode(work)
-        calls = 1
-        if found:
-            back = to_frame
-        else:
-            found, scale, more = self._picture.read(work)
-            calls += more
-            back = to_frame @ np.diag([1.0 / scale, 1.0 / scale, 1.0])
-        symbols = tuple(mapped(s, back) for s in found)
-        return Reading(loose=symbols, seconds=time.perf_counter() - started, attempts=calls)
+        found, scale, calls = self._picture.read(work)
+        back = to_frame @ np.diag([1.0 / scale, 1.0 / scale, 1.0])
+        return Reading(
+            loose=tuple(mapped(s, back) for s in found),
+            seconds=plain.seconds + time.perf_counter() - started,
+            attempts=plain.attempts + calls,
+        )
 
     def read_region(self, image: Image, region: Region) -> tuple[list[Symbol], int]:
         """The symbols in ``region`` of ``image`` (a cut-out, in frame pixels), tried as a
@@ -218,10 +218,7 @@ class FrameReader:
         """The symbols in ``region`` and how many decoder calls it took to find them;
         ``reread``: not the plain try first (it misread this label, see Hint)."""
         calls = 0
-        steps = self._steps(region)
-        if reread:
-            steps = [step for step in steps if step != self._bars_plain] + [self._bars_plain]
-        for step in steps:
+        for step in self._steps(region, reread=reread):
             for image, back, decoder in step(work, region):
                 if image.size == 0:
                     continue
@@ -231,7 +228,7 @@ class FrameReader:
                     return [mapped(s, back) for s in found], calls
         return [], calls
 
-    def _steps(self, region: Region) -> list[_Step]:
+    def _steps(self, region: Region, *, reread: bool = False) -> list[_Step]:
         """What to try on ``region``, most likely first: its own family plain, then
         enhanced, then restored, then the other family plain; a cut-off region gets one
         try. Each later step costs more and runs only where the ones before it failed.
@@ -240,9 +237,10 @@ class FrameReader:
         linear: list[_Step] = []
         matrix: list[_Step] = []
         if self._linear is not None:
-            linear = [self._bars_plain]
-            linear += [self._bars_enhanced] if config.enhance else []
+            linear = [self._bars_enhanced] if config.enhance else []
             linear += [self._bars_restored] if config.restore else []
+            # A doubted label is read again with the plain try last: it misread it.
+            linear = [*linear, self._bars_plain] if reread else [self._bars_plain, *linear]
         if self._matrix is not None:
             matrix = [self._matrix_plain]
             matrix += [self._matrix_enhanced] if config.enhance else []
